@@ -1,0 +1,192 @@
+"""The `guian-kg` command: serve, query, validate, reason, export, explain."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from service.config import SETTINGS, Settings, load_settings
+from service.errors import GuianError
+
+
+def _add_settings(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("settings (flag > GUIAN_KG_* environment variable > default)")
+    for setting in SETTINGS:
+        group.add_argument(
+            setting.flag,
+            dest=setting.name,
+            default=None,
+            metavar=setting.name.upper(),
+            help=f"{setting.help} [{setting.env}; default: {setting.default}]",
+        )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return load_settings({s.name: getattr(args, s.name) for s in SETTINGS})
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from service.serve import serve
+
+    serve(_settings(args))
+    return 0
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from service.validation import validate
+
+    conforms, report = validate()
+    print(report)
+    return 0 if conforms else 1
+
+
+def cmd_reason(args: argparse.Namespace) -> int:
+    from service.store import asserted_dataset, data_version, reason
+
+    closure = reason(asserted_dataset())
+    print(f"data version:      {data_version()}")
+    print(f"asserted triples:  {closure.asserted_triples}")
+    print(f"closure triples:   {closure.closure_triples}")
+    print(f"inferred (kept):   {len(closure.inferred)}")
+    print(f"junk dropped:      {closure.dropped_junk}")
+    print(f"reasoning time:    {closure.seconds:.2f} s")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from rdflib import Dataset
+
+    from service.store import load_snapshot
+
+    snapshot = load_snapshot(_settings(args))
+    if args.format == "nquads":
+        data = snapshot.nquads.read_bytes()
+    else:
+        dataset = Dataset()
+        dataset.parse(snapshot.nquads, format="nquads")
+        data = dataset.serialize(format="trig").encode("utf-8")
+    if args.output:
+        Path(args.output).write_bytes(data)
+    else:
+        sys.stdout.buffer.write(data)
+    return 0
+
+
+def _print_table(body: dict) -> None:
+    if "boolean" in body:
+        print("true" if body["boolean"] else "false")
+        return
+    names = body["head"]["vars"]
+    rows = [[_cell(b.get(n)) for n in names] for b in body["results"]["bindings"]]
+    widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
+    print(" | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)))
+    print("-+-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
+    print(f"({len(rows)} rows)")
+
+
+def _cell(term: dict | None) -> str:
+    if term is None:
+        return ""
+    if term["type"] == "literal" and "xml:lang" in term:
+        return f"{term['value']}@{term['xml:lang']}"
+    return term["value"]
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from service.engine import QueryJob, engine_for
+    from service.query_text import query_form
+    from service.store import load_snapshot
+
+    settings = _settings(args)
+    bindings: tuple[tuple[str, str], ...] = ()
+    if args.file:
+        text = Path(args.file).read_text(encoding="utf-8")
+    elif args.query and Path(args.query).suffix == ".rq" and Path(args.query).exists():
+        text = Path(args.query).read_text(encoding="utf-8")
+    elif args.query and " " not in args.query.strip() and "{" not in args.query:
+        from service.query_library import load_library
+
+        named = load_library().get(args.query)
+        text, bindings = named.text, named.bind(dict(p.split("=", 1) for p in args.param))
+    elif args.query:
+        text = args.query
+    else:
+        text = sys.stdin.read()
+    form = query_form(text)
+    output = args.output_format
+    fmt = {"table": "json", "json": "json", "csv": "csv"}[output] if form in ("select", "ask") else "ttl"
+    engine = engine_for(settings, load_snapshot(settings))
+    outcome = engine.execute(QueryJob(text, fmt, infer=not args.no_infer and settings.infer, bindings=bindings))
+    if output == "table" and fmt == "json":
+        _print_table(json.loads(outcome.body))
+    else:
+        sys.stdout.buffer.write(outcome.body)
+        if not outcome.body.endswith(b"\n"):
+            print()
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from service.explain import explain_cli
+
+    return explain_cli(args.s, args.p, args.o, _settings(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every subcommand, with every setting as a flag."""
+    parser = argparse.ArgumentParser(prog="guian-kg", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the HTTP service (granian, production WSGI)")
+    p.set_defaults(run=cmd_serve)
+
+    p = sub.add_parser("query", help="run a SPARQL query, a .rq file, or a named query")
+    p.add_argument("query", nargs="?", help="SPARQL text, a .rq file, or a named query's name (stdin if absent)")
+    p.add_argument("--file", "-f", help="read the query from this file")
+    p.add_argument("--param", "-p", action="append", default=[], help="named-query parameter NAME=VALUE")
+    p.add_argument("--output-format", "-o", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--no-infer", action="store_true", help="leave the inferred graph out")
+    p.set_defaults(run=cmd_query)
+
+    p = sub.add_parser("validate", help="check the asserted data against the SHACL shapes")
+    p.set_defaults(run=cmd_validate)
+
+    p = sub.add_parser("reason", help="run the OWL 2 RL closure and report counts and time")
+    p.set_defaults(run=cmd_reason)
+
+    p = sub.add_parser("export", help="write the whole dataset (asserted + inferred)")
+    p.add_argument("--format", choices=["nquads", "trig"], default="nquads")
+    p.add_argument("--output", help="file to write (default: stdout)")
+    p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("explain", help="why a triple holds, down to the source quotes")
+    p.add_argument("s")
+    p.add_argument("p")
+    p.add_argument("o")
+    p.set_defaults(run=cmd_explain)
+
+    for subparser in sub.choices.values():
+        _add_settings(subparser)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `guian-kg` console script."""
+    args = build_parser().parse_args(argv)
+    level = getattr(args, "log_level", None) or "WARNING"
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    try:
+        return args.run(args)
+    except GuianError as exc:
+        print(f"guian-kg: {exc.code}: {exc.detail}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

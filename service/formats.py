@@ -1,0 +1,73 @@
+"""Protocol facts as a table: format key <-> media types <-> serialisers of each engine."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Format:
+    """One result or RDF format: its `format=` key, media types (first is canonical) and serialiser names."""
+
+    key: str
+    kind: str  # "results" (SELECT/ASK) or "graph" (CONSTRUCT/DESCRIBE, RDF documents)
+    media_types: tuple[str, ...]
+    oxigraph: str  # pyoxigraph QueryResultsFormat / RdfFormat attribute name
+    rdflib: str  # rdflib serializer / result serializer plugin name
+    extension: str
+    text: bool = True  # a text/* type that carries charset=utf-8
+
+    @property
+    def media_type(self) -> str:
+        return self.media_types[0]
+
+    @property
+    def content_type(self) -> str:
+        """The Content-Type header value (with charset for text types)."""
+        return self.media_type + ("; charset=utf-8" if self.media_type.startswith("text/") else "")
+
+
+FORMATS: tuple[Format, ...] = (
+    Format("json", "results", ("application/sparql-results+json", "application/json"), "JSON", "json", "srj"),
+    Format("xml", "results", ("application/sparql-results+xml", "application/xml", "text/xml"), "XML", "xml", "srx"),
+    Format("csv", "results", ("text/csv",), "CSV", "csv", "csv"),
+    Format("tsv", "results", ("text/tab-separated-values",), "TSV", "tsv", "tsv"),
+    Format("ttl", "graph", ("text/turtle", "application/x-turtle"), "TURTLE", "turtle", "ttl"),
+    Format("nt", "graph", ("application/n-triples", "text/plain"), "N_TRIPLES", "nt", "nt"),
+    Format("jsonld", "graph", ("application/ld+json",), "JSON_LD", "json-ld", "jsonld"),
+    Format("rdfxml", "graph", ("application/rdf+xml",), "RDF_XML", "xml", "rdf"),
+    Format("trig", "graph", ("application/trig",), "TRIG", "trig", "trig"),
+    Format("nq", "graph", ("application/n-quads",), "N_QUADS", "nquads", "nq"),
+)
+
+BY_KEY: dict[str, Format] = {f.key: f for f in FORMATS}
+# Aliases accepted by `format=` (what other endpoints and clients send).
+ALIASES: dict[str, str] = {
+    "turtle": "ttl",
+    "ntriples": "nt",
+    "n-triples": "nt",
+    "json-ld": "jsonld",
+    "rdf": "rdfxml",
+    "rdf+xml": "rdfxml",
+    "nquads": "nq",
+    "n-quads": "nq",
+    "srj": "json",
+    "srx": "xml",
+}
+DEFAULT_RESULTS = BY_KEY["json"]
+DEFAULT_GRAPH = BY_KEY["ttl"]
+
+
+def by_media_type(media_type: str) -> Format | None:
+    """The format whose media types include `media_type` (parameters ignored), or None."""
+    bare = media_type.split(";", 1)[0].strip().lower()
+    for fmt in FORMATS:
+        if bare in fmt.media_types:
+            return fmt
+    return None
+
+
+def by_key(key: str) -> Format | None:
+    """The format for a `format=` value (key, alias or media type), or None."""
+    lowered = key.strip().lower()
+    return BY_KEY.get(ALIASES.get(lowered, lowered)) or by_media_type(lowered)
