@@ -100,6 +100,10 @@ class RemoteServiceError(GuianError):
     code, status, title = "service-error", 502, "Remote SPARQL endpoint failed"
 
 
+class NotImplementedYetError(GuianError):
+    code, status, title = "not-implemented", 501, "Not implemented"
+
+
 class QueryTimeoutError(GuianError):
     code, status, title = "query-timeout", 503, "Query time limit reached"
 

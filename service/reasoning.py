@@ -7,12 +7,12 @@ import time
 from dataclasses import dataclass
 
 import owlrl
-from rdflib import OWL, RDF, RDFS, XSD, Graph, Literal, URIRef
+from rdflib import OWL, RDF, RDFS, XSD, BNode, Graph, Literal, URIRef
 
 log = logging.getLogger("guian_kg.reasoning")
 
 # Bump when the reasoning or filtering changes: it is part of the data version, so caches refresh.
-REASONER_VERSION = f"owlrl-{owlrl.__version__}-filter-1"
+REASONER_VERSION = f"owlrl-{owlrl.__version__}-filter-2"
 
 _BUILTIN = (str(RDF), str(RDFS), str(OWL), str(XSD))
 _TRIVIAL_TYPES = {OWL.Thing, RDFS.Resource}
@@ -38,8 +38,8 @@ def worth_keeping(s, p, o) -> bool:
         return False
     if isinstance(s, URIRef) and str(s).startswith(_BUILTIN):
         return False
-    if p == RDF.type and o in _TRIVIAL_TYPES:
-        return False
+    if p == RDF.type and (o in _TRIVIAL_TYPES or isinstance(o, BNode)):
+        return False  # ⊤, and memberships of anonymous class expressions (restrictions) of the ontology
     if p == RDFS.subClassOf and o == OWL.Thing:
         return False
     if p == RDF.type and isinstance(o, URIRef) and str(o).startswith(str(XSD)):

@@ -60,11 +60,11 @@ def asserted_dataset() -> Dataset:
     """
     dataset = Dataset()
     ontology = dataset.graph(URIRef(names.ONTOLOGY_GRAPH))
-    ontology.parse(ontology_dir() / ONTOLOGY_FILE, format="turtle")
+    ontology.parse(data=(ontology_dir() / ONTOLOGY_FILE).read_text(encoding="utf-8"), format="turtle")
     for path in source_files()[1:]:
-        dataset.parse(path, format="trig")
-    if len(dataset.default_context):
-        raise ConfigError(f"{len(dataset.default_context)} triples sit outside any named graph in graph_data/")
+        dataset.parse(data=path.read_text(encoding="utf-8"), format="trig", publicID=path.as_uri())
+    if len(dataset.default_graph):
+        raise ConfigError(f"{len(dataset.default_graph)} triples sit outside any named graph in graph_data/")
     return dataset
 
 
@@ -116,7 +116,7 @@ def load_snapshot(settings: Settings) -> Snapshot:
         if not graph_names.exists():
             dataset = dataset or asserted_dataset()
             listed = sorted({str(c.identifier) for c in dataset.graphs() if isinstance(c.identifier, URIRef)})
-            listed = [g for g in listed if g != str(dataset.default_context.identifier)]
+            listed = [g for g in listed if g != str(dataset.default_graph.identifier)]
             graph_names.write_text("\n".join([*listed, names.INFERRED_GRAPH]) + "\n", encoding="utf-8")
     graphs = tuple(names.rebase(g, base) for g in graph_names.read_text(encoding="utf-8").split())
     return Snapshot(version, target, graphs, names.rebase(names.INFERRED_GRAPH, base), base)

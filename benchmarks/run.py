@@ -1,0 +1,499 @@
+"""HTTP benchmark: guian-kg against Oxigraph server and rdflib-endpoint, same data, same requests, same machine.
+
+    python -m benchmarks.run [--runs 5] [--duration 10] [--connections 8]
+                             [--systems ours,oxigraph,rdflib-endpoint] [--quick] [--profile]
+
+Steps: export our dataset (asserted + inferred, N-Quads) → load it into Oxigraph (union default graph) and
+rdflib-endpoint (Dataset, default_union) → build the workloads → check that every system answers every
+request alike (as sets); requests where they do not are reported and left out of the timing (a system that
+disagrees on the flagship is not timed on it) → for each run: start every server fresh, measure the machine
+ceiling, then per system the cold mix (each request once), the repeated flagship and the resource pages,
+with wrk and N connections → stop the servers (always) → median of the runs, ratios, targets → a Markdown
+table and JSON in benchmarks/results/.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks import common
+from benchmarks.common import REPO, RESULTS, VENV_BIN, Server
+from benchmarks.compare import agree, answer_of, send
+from benchmarks.loadgen import LoadResult, Request, have_wrk, run_wrk
+from benchmarks.workloads import Query, cold_mix, flagship, load_facts, request_for, resource_pages
+
+PEERS = ("oxigraph", "rdflib-endpoint")
+ALL_SYSTEMS = ("ours", "ours-rest", *PEERS)
+WORKLOADS = ("flagship", "cold", "pages")
+WORKLOAD_TITLES = {
+    "flagship": "(a) flagship co-handling query, repeated",
+    "cold": "(b) cold mix: named queries × varied parameters + 50 ad-hoc, each once",
+    "pages": "(c) resource pages: CONSTRUCT / DESCRIBE",
+}
+# Targets of issue 7 on this machine: our throughput ÷ the peer's, per workload.
+TARGETS = {("flagship", "oxigraph"): 1.5, ("flagship", "rdflib-endpoint"): 20.0,
+           ("cold", "oxigraph"): 0.5, ("cold", "rdflib-endpoint"): 8.0}
+P99_OVER_P50 = 3.0
+
+
+@dataclass
+class System:
+    """One server under test: how to start it, where its SPARQL endpoint is, whether it uses our REST paths."""
+
+    name: str
+    server: Server
+    sparql_path: str
+    rest: bool = False
+
+    def request(self, query: Query) -> Request:
+        return request_for(query, self.sparql_path, rest=self.rest)
+
+
+@dataclass
+class Plan:
+    """The workloads (server-independent) and what the agreement check decided."""
+
+    workloads: dict[str, list[Query]]
+    timed: dict[str, dict[str, list[Query]]] = field(default_factory=dict)  # workload -> system -> queries
+    disagreements: list[dict] = field(default_factory=list)
+    excluded: dict[str, list[str]] = field(default_factory=dict)  # workload -> systems not timed
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def guian_kg_command() -> list[str]:
+    """The `guian-kg` console script, or the module when the package is not installed in the venv."""
+    script = VENV_BIN / "guian-kg"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
+
+
+def export_dataset(folder: Path) -> Path:
+    """Our dataset with its inferences, as N-Quads (what the peers load)."""
+    target = folder / "dataset.nq"
+    subprocess.run([*guian_kg_command(), "export", "--format", "nquads", "--output", str(target)],
+                   cwd=REPO, check=True)
+    return target
+
+
+def prepare_oxigraph(folder: Path, nquads: Path) -> tuple[Path, float]:
+    """An Oxigraph store directory loaded with the dataset, and the load time."""
+    store = folder / "oxigraph"
+    shutil.rmtree(store, ignore_errors=True)
+    started = time.perf_counter()
+    subprocess.run([str(VENV_BIN / "oxigraph"), "load", "--location", str(store), "--file", str(nquads)],
+                   check=True, capture_output=True)
+    return store, time.perf_counter() - started
+
+
+def make_systems(names: Sequence[str], folder: Path, nquads: Path, oxigraph_store: Path | None,
+                 workers: int) -> list[System]:
+    """Fresh (not yet started) servers on free loopback ports."""
+    systems = []
+    for name in names:
+        port = common.free_port()
+        logfile = folder / f"{name}.log"
+        if name in ("ours", "ours-rest"):
+            server = Server(name, [*guian_kg_command(), "serve", "--host", "127.0.0.1", "--port", str(port),
+                                   "--workers", str(workers)], port, "/readyz", log_path=logfile)
+            systems.append(System(name, server, "/sparql", rest=name == "ours-rest"))
+        elif name == "oxigraph":
+            assert oxigraph_store is not None
+            server = Server(name, [str(VENV_BIN / "oxigraph"), "serve-read-only", "--location", str(oxigraph_store),
+                                   "--bind", f"127.0.0.1:{port}", "--union-default-graph"], port, "/",
+                            log_path=logfile)
+            systems.append(System(name, server, "/query"))
+        elif name == "rdflib-endpoint":
+            server = Server(name, [str(VENV_BIN / "rdflib-endpoint"), "serve", str(nquads), "--host", "127.0.0.1",
+                                   "--port", str(port)], port, "/sparql", log_path=logfile)
+            systems.append(System(name, server, "/sparql"))
+        else:
+            raise SystemExit(f"unknown system {name!r}; choose from {', '.join(ALL_SYSTEMS)}")
+    return systems
+
+
+def ceiling_server(folder: Path, workers: int) -> Server:
+    port = common.free_port()
+    return Server("ceiling", [str(VENV_BIN / "granian"), "--interface", "wsgi", "--workers", str(workers),
+                              "--host", "127.0.0.1", "--port", str(port), "benchmarks.hello:app"],
+                  port, "/", log_path=folder / "ceiling.log")
+
+
+# --- agreement -------------------------------------------------------------------------------------------
+
+
+def check_agreement(plan: Plan, systems: Sequence[System]) -> None:
+    """Ask every system every request once; keep for timing only the requests all of them answer alike."""
+    for workload, queries in plan.workloads.items():
+        # ours' /id/ pages are resource pages of our own design, not a DESCRIBE: timed, not compared
+        participants = [s for s in systems if not (s.rest and workload == "pages")]
+        names = [s.name for s in participants]
+        plan.timed[workload] = {s.name: [] for s in participants}
+        bad_for: dict[str, int] = {s.name: 0 for s in participants}
+        for query in queries:
+            answers = {}
+            for system in participants:
+                status, ctype, body = send(system.server.base, system.request(query))
+                answers[system.name] = answer_of(status, ctype, body)
+            verdict = agree(query.label, answers, reference=names)
+            if verdict.unanimous:
+                for system in participants:
+                    plan.timed[workload][system.name].append(query)
+                continue
+            for name in verdict.differing:
+                bad_for[name] += 1
+            plan.disagreements.append({
+                "workload": workload,
+                "label": query.label,
+                "query": query.text if len(query.text) < 1500 else query.text[:1500] + " …",
+                "agreeing": verdict.agreeing,
+                "differing": verdict.differing,
+                "answers": {k: v.summary() for k, v in answers.items()},
+            })
+        if workload == "flagship":
+            # one request: a system that answers it differently is reported, not timed
+            plan.excluded[workload] = [n for n, bad in bad_for.items() if bad]
+            for name in names:
+                plan.timed[workload][name] = [] if name in plan.excluded[workload] else list(queries)
+        else:
+            plan.excluded[workload] = []
+        differing = ", ".join(f"{n} differs on {b}" for n, b in bad_for.items() if b)
+        log(f"agreement on {workload}: {len(queries)} requests, {differing or 'all agree'}")
+    for system in systems:
+        if system.rest:
+            pages = {q.rest: q for q in plan.workloads["pages"] if q.rest}
+            first = next(iter(pages.values()), None)
+            if first is not None and send(system.server.base, system.request(first))[0] == 200:
+                plan.timed["pages"][system.name] = list(pages.values())
+
+
+# --- measuring -------------------------------------------------------------------------------------------
+
+
+def measure_run(systems: Sequence[System], plan: Plan, args: argparse.Namespace, run: int,
+                ceiling: Server | None) -> dict:
+    """One run: every system × workload (systems in a rotated order, so none always goes first)."""
+    out: dict = {"systems": {}, "ceiling": None, "startup_s": {}, "memory": {}}
+    for system in systems:
+        out["startup_s"][system.name] = system.server.startup_seconds
+    if ceiling is not None:
+        hello = Request("POST", "/sparql", plan.workloads["flagship"][0].text.encode(), "application/sparql-query",
+                        "application/sparql-results+json")
+        out["ceiling"] = run_wrk(ceiling.base, [hello], mode="cycle", duration=args.duration,
+                                 connections=args.connections).as_dict()
+        log(f"run {run}: machine ceiling {out['ceiling']['throughput']:.0f} req/s")
+    order = list(systems[run % len(systems):]) + list(systems[: run % len(systems)])
+    for system in order:
+        results = {}
+        for workload in ("cold", "flagship", "pages"):  # cold first: the server has seen nothing yet
+            queries = plan.timed.get(workload, {}).get(system.name) or []
+            if not queries:
+                continue
+            requests = [system.request(q) for q in queries]
+            mode = "once" if workload == "cold" else "cycle"
+            duration = args.cold_cap if workload == "cold" else args.duration
+            try:
+                result = run_wrk(system.server.base, requests, mode=mode, duration=duration,
+                                 connections=args.connections, timeout=args.request_timeout)
+            except RuntimeError as exc:
+                log(f"run {run}: {system.name} {workload} failed: {exc}")
+                continue
+            results[workload] = result.as_dict()
+            log(f"run {run}: {system.name:16} {workload:8} {result.throughput:9.1f} req/s  "
+                f"p50 {result.p50_ms:8.2f} ms  p99 {result.p99_ms:8.2f} ms  n={result.requests}"
+                + (f"  ERRORS {result.errors}" if result.errors else ""))
+        out["systems"][system.name] = results
+        out["memory"][system.name] = common.memory_of(system.server.pids())
+    return out
+
+
+def profile_ours(system: System, plan: Plan, args: argparse.Namespace, folder: Path) -> dict | None:
+    """py-spy over our whole process tree while the flagship runs: where the time goes, by function."""
+    pyspy = VENV_BIN / "py-spy"
+    if not pyspy.exists() or system.server.process is None:
+        return None
+    raw = folder / "profile.txt"
+    queries = plan.timed["flagship"].get(system.name) or plan.workloads["flagship"]
+    cold = plan.timed["cold"].get(system.name) or []
+    requests = [system.request(q) for q in queries]
+    spy = subprocess.Popen([str(pyspy), "record", "--pid", str(system.server.process.pid), "--subprocesses",
+                            "--format", "raw", "--rate", "200", "--duration", str(int(args.duration) + 2),
+                            "--output", str(raw), "--nonblocking"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(1.0)
+    try:
+        run_wrk(system.server.base, requests, mode="cycle", duration=args.duration / 2, connections=args.connections)
+        if cold:
+            run_wrk(system.server.base, [system.request(q) for q in cold], mode="once",
+                    duration=args.duration / 2, connections=args.connections)
+    finally:
+        spy.wait(timeout=args.duration + 60)
+    if not raw.exists():
+        return None
+    return summarise_profile(raw)
+
+
+def summarise_profile(raw: Path, top: int = 25) -> dict:
+    """Inclusive and self sample shares per function from py-spy's collapsed stacks."""
+    inclusive: dict[str, int] = {}
+    self_time: dict[str, int] = {}
+    by_process: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text(errors="replace").splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not count_text.isdigit():
+            continue
+        count = int(count_text)
+        frames = stack.split(";")
+        total += count
+        process = frames[0] if frames else "?"
+        by_process[process] = by_process.get(process, 0) + count
+        seen = set()
+        for frame in frames[1:]:
+            name = _frame_name(frame)
+            if name not in seen:
+                inclusive[name] = inclusive.get(name, 0) + count
+                seen.add(name)
+        if len(frames) > 1:
+            leaf = _frame_name(frames[-1])
+            self_time[leaf] = self_time.get(leaf, 0) + count
+
+    def ranked(table: dict[str, int]) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / total, 1)) for k, v in sorted(table.items(), key=lambda x: -x[1])[:top]]
+
+    return {"samples": total, "inclusive": ranked(inclusive), "self": ranked(self_time),
+            "processes": ranked(by_process)}
+
+
+def _frame_name(frame: str) -> str:
+    # py-spy raw frames look like "function (path/to/file.py:123)"
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    path = where.rsplit(":", 1)[0]
+    for marker in ("site-packages/", "/work/main/", "lib/python3"):
+        if marker in path:
+            path = path.split(marker, 1)[1]
+    return f"{name} ({path})"
+
+
+# --- report ----------------------------------------------------------------------------------------------
+
+
+def summarise(runs: list[dict], names: Sequence[str]) -> dict:
+    """Median over runs, per system and workload."""
+    summary: dict = {}
+    for workload in WORKLOADS:
+        for name in names:
+            values = [r["systems"].get(name, {}).get(workload) for r in runs]
+            values = [v for v in values if v]
+            if not values:
+                continue
+            summary.setdefault(workload, {})[name] = {
+                "throughput": common.median([v["throughput"] for v in values]),
+                "p50_ms": common.median([v["p50_ms"] for v in values]),
+                "p99_ms": common.median([v["p99_ms"] for v in values]),
+                "requests": common.median([v["requests"] for v in values]),
+                "errors": sum(v["errors"] for v in values),
+                "runs": len(values),
+                "throughputs": [v["throughput"] for v in values],
+            }
+    ceilings = [r["ceiling"]["throughput"] for r in runs if r.get("ceiling")]
+    summary["ceiling"] = common.median(ceilings) if ceilings else None
+    return summary
+
+
+def targets(summary: dict) -> list[dict]:
+    """Each target of issue 7: measured value, PASS/MISS and the margin."""
+    rows = []
+    for (workload, peer), wanted in TARGETS.items():
+        ours = summary.get(workload, {}).get("ours")
+        theirs = summary.get(workload, {}).get(peer)
+        if not ours or not theirs or not theirs["throughput"]:
+            rows.append({"target": f"{workload}: ours ≥ {wanted}× {peer}", "measured": None, "verdict": "NOT MEASURED"})
+            continue
+        ratio = ours["throughput"] / theirs["throughput"]
+        rows.append({"target": f"{WORKLOAD_TITLES[workload][:3]} throughput ≥ {wanted}× {peer}",
+                     "measured": f"{ratio:.2f}×", "verdict": "PASS" if ratio >= wanted else "MISS",
+                     "margin": f"{(ratio / wanted - 1) * 100:+.0f} %"})
+    for workload in WORKLOADS:
+        ours = summary.get(workload, {}).get("ours")
+        if not ours or not ours["p50_ms"]:
+            continue
+        spread = ours["p99_ms"] / ours["p50_ms"]
+        rows.append({"target": f"{WORKLOAD_TITLES[workload][:3]} p99 ≤ {P99_OVER_P50:g}× p50 (ours, 8 clients)",
+                     "measured": f"{spread:.2f}×", "verdict": "PASS" if spread <= P99_OVER_P50 else "MISS",
+                     "margin": f"{(P99_OVER_P50 / spread - 1) * 100:+.0f} %"})
+    return rows
+
+
+def markdown(report: dict) -> str:
+    summary, args = report["summary"], report["settings"]
+    lines = [f"# HTTP benchmark — {report['date']}", "",
+             f"`python -m benchmarks.run {report['argv']}`", "",
+             "## Machine", "", common.machine_markdown(report["machine"]), "",
+             f"Runs: {args['runs']} (median shown); wrk with {args['connections']} connections; repeated workloads "
+             f"{args['duration']} s each; the cold mix sends each request once, on servers started fresh for the run.",
+             "",
+             f"**Machine ceiling** (granian WSGI hello world, {args['workers']} workers, same wrk, same request): "
+             + (f"{summary['ceiling']:.0f} req/s" if summary.get("ceiling") else "not measured"), "",
+             "## Results", "",
+             "| workload | system | throughput (req/s) | p50 (ms) | p99 (ms) | p99/p50 | ours ÷ system | requests | errors |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for workload in WORKLOADS:
+        rows = summary.get(workload, {})
+        ours = rows.get("ours")
+        for name, row in rows.items():
+            ratio = (f"{ours['throughput'] / row['throughput']:.2f}×"
+                     if ours and row["throughput"] and name != "ours" else "–")
+            spread = f"{row['p99_ms'] / row['p50_ms']:.1f}" if row["p50_ms"] else "–"
+            lines.append(f"| {WORKLOAD_TITLES[workload]} | {name} | {row['throughput']:.1f} | {row['p50_ms']:.2f} | "
+                         f"{row['p99_ms']:.2f} | {spread} | {ratio} | {row['requests']:.0f} | {row['errors']} |")
+        for name in report["plan"]["excluded"].get(workload, []):
+            lines.append(f"| {WORKLOAD_TITLES[workload]} | {name} | not timed: answers differ | | | | | | |")
+    lines += ["", "`ours` is `guian-kg serve --workers "
+              f"{args['workers']}` over POST /sparql (the same bytes the peers get); `ours-rest` is the same server "
+              "answering the named queries through `GET /api/queries/<name>?…` (and the flagship likewise).", "",
+              "## Targets", "", "| target | measured | verdict | margin |", "|---|---|---|---|"]
+    for row in report["targets"]:
+        lines.append(f"| {row['target']} | {row['measured'] or '–'} | {row['verdict']} | {row.get('margin', '')} |")
+    lines += ["", "## Start-up and memory (last run)", "", "| system | ready after (s) | RSS sum | PSS sum | processes |",
+              "|---|---:|---:|---:|---:|"]
+    last = report["runs"][-1] if report["runs"] else {}
+    for name, seconds in last.get("startup_s", {}).items():
+        memory = last.get("memory", {}).get(name, {})
+        lines.append(f"| {name} | {seconds or 0:.2f} | {common.fmt_bytes(memory.get('rss_sum'))} | "
+                     f"{common.fmt_bytes(memory.get('pss_sum'))} | {memory.get('processes', '')} |")
+    plan = report["plan"]
+    lines += ["", "## Agreement of answers (checked before timing)", ""]
+    for workload, count in plan["sizes"].items():
+        lines.append(f"- {WORKLOAD_TITLES[workload]}: {count} distinct requests; "
+                     f"{sum(1 for d in plan['disagreements'] if d['workload'] == workload)} with differing answers")
+    if plan["disagreements"]:
+        lines += ["", "Requests left out of the timing because the systems answer them differently:", ""]
+        for item in plan["disagreements"]:
+            differing = "; ".join(f"**{k}**: {v}" for k, v in item["differing"].items())
+            lines.append(f"- `{item['label']}` ({item['workload']}): {differing}")
+    if report.get("profile"):
+        prof = report["profile"]
+        lines += ["", f"## Where our time goes (py-spy, {prof['samples']} samples over the process tree)", "",
+                  "| function (inclusive) | % | function (self) | % |", "|---|---:|---|---:|"]
+        for (fi, pi), (fs, ps) in zip(prof["inclusive"], prof["self"], strict=False):
+            lines.append(f"| `{fi}` | {pi} | `{fs}` | {ps} |")
+    lines += ["", "## How to read this", "",
+              "Throughput is completed requests per second (all connections together); p50/p99 are wrk's latency "
+              "percentiles over every request of the run; each figure is the median over the runs. `ours ÷ system` "
+              "> 1 means we are faster. The machine ceiling is what the same load generator gets from a server that "
+              "does nothing: no system can exceed it, and a result close to it means the client or HTTP stack, not "
+              "the query engine, is the limit.", ""]
+    return "\n".join(lines)
+
+
+# --- main ------------------------------------------------------------------------------------------------
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n")[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds of each repeated workload")
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--systems", default="ours,ours-rest,oxigraph,rdflib-endpoint")
+    parser.add_argument("--workers", type=int, default=2, help="web workers of ours and of the ceiling server")
+    parser.add_argument("--per-query", type=int, default=20, help="parameter variants per named query (cold mix)")
+    parser.add_argument("--adhoc", type=int, default=50, help="ad-hoc queries in the cold mix")
+    parser.add_argument("--cold-cap", type=float, default=300.0, help="longest a cold mix may run (s)")
+    parser.add_argument("--request-timeout", type=float, default=60.0)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 run, 3 s, small mixes")
+    parser.add_argument("--profile", action="store_true", help="also profile ours with py-spy")
+    parser.add_argument("--no-ceiling", action="store_true")
+    parser.add_argument("--max-load", type=float, default=1.5, help="wait until the 1-min load is below this")
+    parser.add_argument("--keep", action="store_true", help="keep the work folder (logs, stores)")
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.runs, args.duration, args.per_query, args.adhoc = 1, 3.0, 3, 10
+        args.cold_cap = min(args.cold_cap, 60.0)
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    if not have_wrk():
+        raise SystemExit("wrk is missing: apt-get install -y wrk")
+    names = [n.strip() for n in args.systems.split(",") if n.strip()]
+    folder = Path(tempfile.mkdtemp(prefix="guian-kg-bench-"))
+    log(f"work folder {folder}")
+    report: dict = {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "argv": " ".join(sys.argv[1:]),
+                    "settings": vars(args), "machine": common.machine(), "runs": []}
+    try:
+        nquads = export_dataset(folder)
+        log(f"exported {sum(1 for _ in open(nquads, 'rb'))} quads")
+        store, load_s = (prepare_oxigraph(folder, nquads) if "oxigraph" in names else (None, None))
+        report["oxigraph_load_s"] = load_s
+        from service.query_library import load_library
+
+        library = load_library()
+        facts = load_facts(nquads)
+        plan = Plan({
+            "flagship": [flagship(library)],
+            "cold": cold_mix(library, facts, per_query=args.per_query, adhoc_count=args.adhoc),
+            "pages": resource_pages(facts, limit=20 if args.quick else None),
+        })
+        log("workloads: " + ", ".join(f"{k} {len(v)}" for k, v in plan.workloads.items()))
+
+        # 1. agreement, on servers of their own (their caches must not warm the timed runs)
+        systems = make_systems(names, folder, nquads, store, args.workers)
+        with common.running([s.server for s in systems]):
+            if "ours-rest" in names:
+                probe = next(s for s in systems if s.name == "ours-rest")
+                status, _, _ = send(probe.server.base, probe.request(plan.workloads["flagship"][0]))
+                if status != 200:
+                    log(f"ours-rest: GET /api/queries answers {status}: left out")
+                    names.remove("ours-rest")
+                    systems = [s for s in systems if s.name != "ours-rest"]
+            check_agreement(plan, systems)
+
+        # 2. the timed runs, each on fresh servers
+        for run in range(args.runs):
+            load = common.wait_for_quiet(args.max_load, log=log)
+            log(f"run {run + 1}/{args.runs} (load {load:.2f})")
+            systems = make_systems(names, folder, nquads, store, args.workers)
+            servers = [s.server for s in systems]
+            ceiling = None if args.no_ceiling else ceiling_server(folder, args.workers)
+            with common.running(servers + ([ceiling] if ceiling else [])):
+                result = measure_run(systems, plan, args, run, ceiling)
+                if args.profile and run == args.runs - 1 and "ours" in names:
+                    ours = next(s for s in systems if s.name == "ours")
+                    report["profile"] = profile_ours(ours, plan, args, folder)
+            report["runs"].append(result)
+        report["summary"] = summarise(report["runs"], names)
+        report["targets"] = targets(report["summary"])
+        report["plan"] = {"sizes": {k: len(v) for k, v in plan.workloads.items()},
+                          "disagreements": plan.disagreements, "excluded": plan.excluded,
+                          "queries": {k: [{"label": q.label, "text": q.text, "rest": q.rest} for q in v]
+                                      for k, v in plan.workloads.items()}}
+        stamp = dt.date.today().isoformat() + ("-quick" if args.quick else "")
+        RESULTS.mkdir(parents=True, exist_ok=True)
+        md = RESULTS / f"{stamp}-http.md"
+        md.write_text(markdown(report), encoding="utf-8")
+        common.dump_json(RESULTS / f"{stamp}-http.json", report)
+        print(markdown(report))
+        log(f"written {md} and {md.with_suffix('.json')}")
+    finally:
+        if not args.keep:
+            with contextlib.suppress(OSError):
+                shutil.rmtree(folder)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

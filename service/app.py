@@ -1,0 +1,167 @@
+"""The application factory: settings, snapshot and executor in, a Flask app with every blueprint out."""
+
+from __future__ import annotations
+
+import html
+import json
+import logging
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
+
+from service import errors
+from service.config import load_settings
+from service.engine import engine_for
+from service.errors import GuianError
+from service.executor import QueryExecutor
+from service.protocol import PROBLEM_JSON, prefers_html
+from service.store import load_snapshot
+from service.views import EXTENSION, ServiceState
+from service.views.explain import bp as explain_bp
+from service.views.ops import bp as ops_bp
+from service.views.pages import bp as pages_bp
+from service.views.sparql import bp as sparql_bp
+from service.views.store import bp as store_bp
+from service.views.void import bp as void_bp
+
+log = logging.getLogger("guian_kg.app")
+
+BLUEPRINTS = (sparql_bp, store_bp, void_bp, ops_bp, pages_bp, explain_bp)
+
+# Werkzeug's own HTTP errors (routing, body limits) rendered as members of the GuianError family.
+_HTTP_ERRORS: dict[int, type[GuianError]] = {
+    400: errors.BadRequestError,
+    401: errors.UnauthorizedError,
+    403: errors.ForbiddenError,
+    404: errors.NotFoundError,
+    405: errors.MethodNotAllowedError,
+    406: errors.NotAcceptableError,
+    413: errors.PayloadTooLargeError,
+    415: errors.UnsupportedMediaTypeError,
+}
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# The reads a cross-origin page may make; Authorization is not among the allowed headers, so
+# browsers can never carry the write token across origins.
+CORS_METHODS = "GET, HEAD, POST, OPTIONS"
+CORS_HEADERS = "Accept, Content-Type, If-None-Match, X-Request-Id"
+HTML_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+        "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "strict-origin-when-cross-origin",
+    "Cross-Origin-Opener-Policy": "same-origin",
+}
+
+
+def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
+    """A new app: settings from `overrides` (flags) > GUIAN_KG_* > defaults, data loaded, executor started.
+
+    Raises:
+        ConfigError: invalid settings or data (before anything is served).
+    """
+    settings = load_settings(overrides)
+    app = Flask("service")
+    app.url_map.strict_slashes = False  # /sparql/ (the W3C tests' path) is /sparql, never a redirect
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    logging.getLogger("guian_kg").setLevel(settings.log_level.upper())
+
+    snapshot = load_snapshot(settings)
+    executor = QueryExecutor(settings, engine_for, snapshot)  # forks its query workers: after the server's fork
+    app.extensions[EXTENSION] = ServiceState(settings, snapshot, executor)
+
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    app.before_request(_assign_request_id)
+    app.after_request(_common_headers)
+    app.after_request(_count_request)
+    app.register_error_handler(GuianError, render_problem)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected_error)
+    return app
+
+
+def _assign_request_id() -> None:
+    given = request.headers.get("X-Request-Id", "")
+    g.request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+
+
+def _common_headers(response: Response) -> Response:
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Access-Control-Expose-Headers"] = "ETag, X-Request-Id"
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    if request.method == "OPTIONS":
+        response.headers["Access-Control-Allow-Methods"] = CORS_METHODS
+        response.headers["Access-Control-Allow-Headers"] = CORS_HEADERS
+        response.headers["Access-Control-Max-Age"] = "86400"
+    if response.mimetype == "text/html":
+        for name, value in HTML_SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+    if "request_id" in g:
+        response.headers["X-Request-Id"] = g.request_id
+    return response
+
+
+def _count_request(response: Response) -> Response:
+    state: ServiceState = current_app.extensions[EXTENSION]
+    route = request.url_rule.rule if request.url_rule is not None else "<unmatched>"
+    state.metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+    return response
+
+
+def render_problem(exc: GuianError) -> Response:
+    """The error as application/problem+json, or as a small HTML page when the client prefers HTML."""
+    problem = exc.problem()
+    if prefers_html(request.headers.get("Accept")):
+        response = Response(_problem_page(problem), status=exc.status, mimetype="text/html")
+    else:
+        body = json.dumps(problem, ensure_ascii=False, default=str)
+        response = Response(body, status=exc.status, content_type=PROBLEM_JSON)
+    response.vary.add("Accept")
+    response.headers["Cache-Control"] = "no-store"
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="guian-kg"'
+    return response
+
+
+def _problem_page(problem: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>"
+        for k, v in problem.items()
+        if k not in ("title", "detail")
+    )
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{problem['status']} {html.escape(problem['title'])}</title></head><body>"
+        f"<h1>{html.escape(problem['title'])}</h1><p>{html.escape(str(problem['detail']))}</p>"
+        f"<table>{rows}</table></body></html>"
+    )
+
+
+def _http_error(exc: HTTPException) -> Response | HTTPException:
+    if exc.code is None or exc.code < 400:
+        return exc  # routing redirects are responses, not errors
+    error_class = _HTTP_ERRORS.get(exc.code)
+    if error_class is not None:
+        error = error_class(exc.description or "")
+    else:
+        error = GuianError(exc.description or "")
+        error.status, error.title = exc.code, exc.name
+        error.code = re.sub(r"[^a-z0-9]+", "-", exc.name.lower()).strip("-")
+    response = render_problem(error)
+    for name, value in exc.get_headers():
+        if name.lower() not in ("content-type", "content-length"):
+            response.headers[name] = value  # e.g. Allow on 405
+    return response
+
+
+def _unexpected_error(exc: Exception) -> Response:
+    request_id = g.get("request_id", "-")
+    log.error("unexpected error answering %s %s (request %s)", request.method, request.path, request_id, exc_info=exc)
+    error = GuianError(f"An unexpected error occurred; quote request id {request_id} when reporting it.")
+    return render_problem(error)

@@ -1,0 +1,937 @@
+"""The named-query library: `queries/*.rq` with `#+` metadata, checked at load, bound as RDF terms.
+
+Each file is plain SPARQL; its leading comment lines carry the metadata (syntax in `queries/README.md`):
+
+    #+ title.en: Which sections handle a domain
+    #+ param: domain type=domain default=education
+    #+ param.domain.en: The domain, as IRI, slug or zh/en label
+
+How parameter values reach a query without ever becoming query text:
+
+- A single-valued parameter is resolved to one RDF term and handed to the engine as a binding
+  (`QueryJob.bindings`: variable name -> N-Triples term), which pyoxigraph applies as `substitutions=` and
+  rdflib as `initBindings`. The query text is not touched.
+- A multi-valued parameter (`multiple=true`, e.g. the domains of an ad-hoc project) cannot be one binding:
+  pyoxigraph binds one term per variable. Its query holds exactly one `VALUES ?name { … }` block (with the
+  default values, so the file runs as-is). That block is regenerated from IRIs taken from the library's
+  vocabulary, i.e. from the graph itself, each re-checked against a strict IRI pattern. The client's text
+  is only a lookup key and is never copied into the query; only vocabulary-backed types may be multiple.
+
+Conventions every query follows so that all engines bind alike (pyoxigraph's `substitutions=` needs the
+variable in the SELECT projection and behaves like a VALUES join on the outermost group): a parameter's
+variable is projected and occurs in a triple pattern or VALUES of the outermost group (expressions and
+subqueries then see it through the solution, whatever the engine's binding semantics); an optional
+parameter left out stays unbound, so the query answers for every value. `load_library` runs every query
+once against an empty store with its default bindings, so a broken file stops the service naming file:line.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import shlex
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+
+from service import names
+from service.errors import ConfigError, InvalidParameterError, NotFoundError
+from service.resources import queries_dir
+
+XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
+LANGUAGES = ("zh", "en")
+# Request parameters of the protocol itself (see service.protocol); a named query may not use these names.
+RESERVED = frozenset({"format", "output", "infer", "timeout", "query", "update"})
+MAX_VALUES = 50  # values of one multi-valued parameter
+MAX_STRING = 1000  # characters of a string parameter unless `max-length=` says otherwise
+
+_NAME = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+_VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# An absolute http(s) IRI without the characters N-Triples forbids inside <…> (and no whitespace or controls).
+_HTTP_IRI = re.compile(r"^https?://[^\x00-\x20<>\"{}|\\^`\x7f]+$")
+_INTEGER = re.compile(r"^[+-]?[0-9]{1,15}$")
+_SYNTAX_POSITION = re.compile(r"error at (\d+):(\d+)")
+_ORDER_BY = re.compile(r"\bORDER\s+BY\b", re.IGNORECASE)
+_PARAM_KEYS = frozenset({"type", "default", "multiple", "required", "allowed", "min", "max", "max-length"})
+_TEXT_KEYS = ("title", "description")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A parameter type whose values are resources of the graph, found by IRI, short name or zh/en label."""
+
+    type: str
+    pattern: str  # a SPARQL group pattern binding ?term
+    help: str
+
+
+# Types resolved against the graph; the short name is the last IRI segment (CamelCase class names in kebab-case).
+LOOKUPS: dict[str, Lookup] = {
+    lookup.type: lookup
+    for lookup in (
+        Lookup(
+            "domain",
+            "?term skos:inScheme <https://w3id.org/guian-kg/id/domain-scheme> .",
+            "a work domain: IRI, slug (land-management), zh/en label (土地管理, Land management) or a slug's unique prefix",
+        ),
+        Lookup("section", "?term a gk:SecretarialSection .", "a section: number 1-9, IRI or label (秘书六科)"),
+        Lookup("project", "?term a/rdfs:subClassOf* gk:Project .", "a project: IRI, slug or label"),
+        Lookup(
+            "project-kind",
+            "?term rdfs:subClassOf* gk:Project . FILTER(isIRI(?term))",
+            "a kind of project: class IRI, kebab-case name (industrial-project) or label",
+        ),
+        Lookup(
+            "mechanism",
+            "?term a/rdfs:subClassOf* gk:CollaborationMechanism .",
+            "a collaboration mechanism: IRI, slug (joint-meeting) or label",
+        ),
+    )
+}
+SCALAR_TYPES = ("iri", "language", "integer", "string")
+PARAM_TYPES = (*SCALAR_TYPES, *LOOKUPS)
+
+_VOCABULARY_QUERY = """
+PREFIX gk: <https://w3id.org/guian-kg/ontology#>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+SELECT DISTINCT ?term ?label WHERE {
+  %s
+  OPTIONAL { ?term skos:prefLabel|rdfs:label|skos:altLabel ?label FILTER(isLiteral(?label)) }
+}
+"""
+
+
+def _normalise(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def short_name(iri: str) -> str:
+    """The short name of a resource: its last IRI segment, CamelCase turned kebab-case."""
+    segment = re.split(r"[/#]", iri.rstrip("/"))[-1]
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", segment).lower()
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The resources each lookup type may name, keyed by canonical IRI, short name and normalised label."""
+
+    terms: Mapping[str, Mapping[str, str]]  # type -> short name -> canonical IRI
+    keys: Mapping[str, Mapping[str, tuple[str, ...]]]  # type -> normalised key -> canonical IRIs
+
+    def allowed(self, kind: str) -> list[str]:
+        """The short names of a lookup type, in a stable order (numbers numerically)."""
+        return sorted(self.terms.get(kind, {}), key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
+
+    def label_of(self, kind: str, iri: str) -> str:
+        """The short name of a canonical IRI of that type."""
+        return next((s for s, t in self.terms.get(kind, {}).items() if t == iri), iri)
+
+    def candidates(self, kind: str, value: str) -> tuple[str, ...]:
+        """The canonical IRIs `value` may mean: exact key first, else slugs it is a prefix of."""
+        found = self.keys.get(kind, {}).get(_normalise(value))
+        if found:
+            return found
+        prefix = _normalise(value)
+        if len(prefix) < 3 or " " in prefix:
+            return ()
+        return tuple(sorted({iri for short, iri in self.terms.get(kind, {}).items() if short.startswith(prefix)}))
+
+
+def build_vocabulary(store: ox.Store) -> Vocabulary:
+    """The lookup tables of every lookup type, from a store holding the asserted data (union default graph)."""
+    terms: dict[str, dict[str, str]] = {}
+    keys: dict[str, dict[str, tuple[str, ...]]] = {}
+    for kind, lookup in LOOKUPS.items():
+        by_short: dict[str, str] = {}
+        by_key: dict[str, set[str]] = {}
+        for row in store.query(_VOCABULARY_QUERY % lookup.pattern, use_default_graph_as_union=True):
+            term = row["term"]
+            if not isinstance(term, ox.NamedNode):
+                continue
+            iri = term.value
+            by_short[short_name(iri)] = iri
+            for key in (iri, short_name(iri)):
+                by_key.setdefault(_normalise(key), set()).add(iri)
+            if row["label"] is not None:
+                by_key.setdefault(_normalise(row["label"].value), set()).add(iri)
+        terms[kind] = by_short
+        keys[kind] = {key: tuple(sorted(iris)) for key, iris in by_key.items()}
+    return Vocabulary(terms, keys)
+
+
+def _data_files() -> tuple[Path, ...]:
+    from service.store import source_files
+
+    return tuple(source_files())
+
+
+@functools.lru_cache(maxsize=4)
+def _vocabulary_of(files: tuple[tuple[str, float, int], ...]) -> Vocabulary:
+    store = ox.Store()
+    for index, (path, _, _) in enumerate(files):
+        if index == 0:  # the ontology (Turtle) goes into its own graph, as in service.store
+            store.load(path=path, format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(names.ONTOLOGY_GRAPH))
+        else:
+            store.load(path=path, format=ox.RdfFormat.TRIG)
+    return build_vocabulary(store)
+
+
+def load_vocabulary() -> Vocabulary:
+    """The vocabulary of the asserted data files, cached per version of those files.
+
+    Raises:
+        ConfigError: when a data file cannot be read or parsed.
+    """
+    files = _data_files()
+    try:
+        stamp = tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in files)
+        return _vocabulary_of(stamp)
+    except (OSError, SyntaxError) as exc:
+        raise ConfigError(f"cannot build the named-query vocabulary from the data files: {exc}") from None
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One declared parameter of a named query."""
+
+    name: str
+    type: str
+    default: tuple[str, ...] = ()
+    multiple: bool = False
+    required: bool = False
+    allowed: tuple[str, ...] = ()
+    minimum: int | None = None
+    maximum: int | None = None
+    max_length: int = MAX_STRING
+    description: Mapping[str, str] = field(default_factory=dict)
+    line: int = 0
+
+    @property
+    def lookup(self) -> Lookup | None:
+        return LOOKUPS.get(self.type)
+
+    def metadata(self, vocabulary: Vocabulary) -> dict[str, Any]:
+        """The parameter as the REST API lists it."""
+        info: dict[str, Any] = {
+            "name": self.name,
+            "type": self.type,
+            "multiple": self.multiple,
+            "required": self.required,
+            "description": dict(self.description),
+        }
+        if self.default:
+            info["default"] = list(self.default) if self.multiple else self.default[0]
+        allowed = self.allowed_values(vocabulary)
+        if allowed:
+            info["allowed"] = allowed
+        if self.minimum is not None:
+            info["minimum"] = self.minimum
+        if self.maximum is not None:
+            info["maximum"] = self.maximum
+        return info
+
+    def allowed_values(self, vocabulary: Vocabulary) -> list[str]:
+        """The values a client may give, where a list exists (canonical short names for lookup types)."""
+        if self.allowed:
+            return list(self.allowed)
+        if self.type == "language":
+            return list(LANGUAGES)
+        if self.lookup is not None:
+            return vocabulary.allowed(self.type)
+        return []
+
+    def resolve(self, value: str, vocabulary: Vocabulary, base_iri: str) -> str:
+        """The N-Triples term for one value given by a client.
+
+        Raises:
+            InvalidParameterError: the value is not one this parameter accepts (detail, `parameter`, `allowed`).
+        """
+        if not isinstance(value, str):
+            raise self.invalid(f"{self.name} must be text", vocabulary)
+        value = value.strip()
+        if self.allowed and value not in self.allowed:
+            raise self.invalid(f"{self.name}={value!r} is not allowed", vocabulary)
+        if self.type == "iri":
+            if not _HTTP_IRI.match(value):
+                raise self.invalid(f"{self.name} must be an absolute http(s) IRI, got {value!r}", vocabulary)
+            return f"<{value}>"
+        if self.type == "language":
+            if value.lower() not in LANGUAGES:
+                raise self.invalid(f"{self.name}={value!r} is not a supported language", vocabulary)
+            return nt_literal(value.lower())
+        if self.type == "integer":
+            if not _INTEGER.match(value):
+                raise self.invalid(f"{self.name} must be a whole number, got {value!r}", vocabulary)
+            number = int(value)
+            if (self.minimum is not None and number < self.minimum) or (
+                self.maximum is not None and number > self.maximum
+            ):
+                raise self.invalid(
+                    f"{self.name}={number} is outside {self.minimum if self.minimum is not None else '-∞'}"
+                    f"..{self.maximum if self.maximum is not None else '∞'}",
+                    vocabulary,
+                )
+            return f'"{number}"^^<{XSD_INTEGER}>'
+        if self.type == "string":
+            if len(value) > self.max_length:
+                raise self.invalid(f"{self.name} is longer than {self.max_length} characters", vocabulary)
+            return nt_literal(value)
+        return f"<{self.resolve_iri(value, vocabulary, base_iri)}>"
+
+    def resolve_iri(self, value: str, vocabulary: Vocabulary, base_iri: str) -> str:
+        """The deployment IRI of the graph resource a lookup-type value names.
+
+        Raises:
+            InvalidParameterError: unknown or ambiguous value (with the allowed short names).
+        """
+        found = vocabulary.candidates(self.type, names.unbase(value.strip(), base_iri))
+        if len(found) > 1:
+            options = ", ".join(vocabulary.label_of(self.type, iri) for iri in found)
+            raise self.invalid(f"{self.name}={value!r} is ambiguous: it may mean {options}", vocabulary)
+        if not found:
+            raise self.invalid(f"unknown {self.type} {value!r} for parameter {self.name}", vocabulary)
+        iri = names.rebase(found[0], base_iri)
+        if not _HTTP_IRI.match(iri):  # defence in depth: only clean IRIs from the graph reach a query
+            raise self.invalid(f"{self.name}={value!r} names a resource with an unusable IRI", vocabulary)
+        return iri
+
+    def sample(self, vocabulary: Vocabulary) -> str:
+        """A value this parameter accepts (its default, else a typical one): used to check the query at load."""
+        if self.default:
+            return self.default[0]
+        allowed = self.allowed_values(vocabulary)
+        if allowed:
+            return allowed[0]
+        if self.type == "integer":
+            return str(self.minimum if self.minimum is not None else min(0, self.maximum or 0))
+        return "https://example.org/sample" if self.type == "iri" else "sample"
+
+    def invalid(self, detail: str, vocabulary: Vocabulary) -> InvalidParameterError:
+        """The 400 error for a bad value: names this parameter and lists its allowed values."""
+        return InvalidParameterError(detail, parameter=self.name, allowed=self.allowed_values(vocabulary))
+
+
+def nt_literal(text: str) -> str:
+    """A plain (xsd:string) literal in N-Triples syntax, every character that could end it escaped."""
+    escaped = []
+    for char in text:
+        if char == "\\":
+            escaped.append("\\\\")
+        elif char == '"':
+            escaped.append('\\"')
+        elif char == "\n":
+            escaped.append("\\n")
+        elif char == "\r":
+            escaped.append("\\r")
+        elif ord(char) < 0x20 or ord(char) == 0x7F or 0xD800 <= ord(char) <= 0xDFFF:
+            escaped.append(f"\\u{ord(char):04X}" if not 0xD800 <= ord(char) <= 0xDFFF else "\\uFFFD")
+        else:
+            escaped.append(char)
+    return '"' + "".join(escaped) + '"'
+
+
+@dataclass(frozen=True)
+class PreparedQuery:
+    """A named query ready for an engine: its text and its parameter bindings (variable, N-Triples term)."""
+
+    text: str
+    bindings: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    """One `.rq` file: text (rebased onto the deployment's IRIs), metadata, and what running it yields."""
+
+    name: str
+    path: Path
+    text: str
+    title: Mapping[str, str]
+    description: Mapping[str, str]
+    parameters: tuple[Parameter, ...]
+    form: str
+    variables: tuple[str, ...]
+    ordered: bool
+    vocabulary: Vocabulary = field(repr=False)
+    base_iri: str = names.DEFAULT_BASE
+
+    def parameter(self, name: str) -> Parameter | None:
+        """The declared parameter of that name, or None."""
+        return next((p for p in self.parameters if p.name == name), None)
+
+    def prepare(self, params: Mapping[str, str | Sequence[str]] | None = None) -> PreparedQuery:
+        """Text and bindings for these parameter values (defaults for the missing ones).
+
+        Raises:
+            InvalidParameterError: an unknown parameter, a missing required one, a repeated single-valued
+                one, or a value the parameter does not accept.
+        """
+        given = {k: [v] if isinstance(v, str) else list(v) for k, v in (params or {}).items()}
+        declared = [p.name for p in self.parameters]
+        for key in given:
+            if key not in declared:
+                detail = f"{self.name} has no parameter {key!r}" + (
+                    f"; its parameters are {', '.join(declared)}" if declared else "; it takes no parameters"
+                )
+                raise InvalidParameterError(detail, parameter=key, allowed=declared)
+        text = self.text
+        bindings: list[tuple[str, str]] = []
+        for param in self.parameters:
+            values = [v for v in given.get(param.name, []) if not (isinstance(v, str) and v.strip() == "")]
+            if not values:
+                values = list(param.default)
+            if not values:
+                if param.required:
+                    raise param.invalid(f"{self.name} needs the parameter {param.name}", self.vocabulary)
+                continue
+            if param.multiple:
+                if len(values) > MAX_VALUES:
+                    raise param.invalid(f"{param.name} takes at most {MAX_VALUES} values", self.vocabulary)
+                iris = list(dict.fromkeys(param.resolve_iri(v, self.vocabulary, self.base_iri) for v in values))
+                text = _replace_values(text, param.name, iris)
+            else:
+                if len(values) > 1:
+                    raise param.invalid(f"{param.name} takes one value, got {len(values)}", self.vocabulary)
+                bindings.append((param.name, param.resolve(values[0], self.vocabulary, self.base_iri)))
+        return PreparedQuery(text, tuple(bindings))
+
+    def bind(self, params: Mapping[str, str | Sequence[str]] | None = None) -> tuple[tuple[str, str], ...]:
+        """The bindings alone, for callers that run `self.text` (the file with its default VALUES blocks).
+
+        Raises:
+            InvalidParameterError: as `prepare`, and when a multi-valued parameter is given values other
+                than its default (those change the text: use `prepare`).
+        """
+        prepared = self.prepare(params)
+        if prepared.text != self.text:
+            raise InvalidParameterError(
+                "this query takes several values in one parameter; run prepare(params).text with its bindings",
+                parameter=next(p.name for p in self.parameters if p.multiple),
+            )
+        return prepared.bindings
+
+    def metadata(self) -> dict[str, Any]:
+        """The query as the REST API lists it."""
+        return {
+            "name": self.name,
+            "title": dict(self.title),
+            "description": dict(self.description),
+            "form": self.form,
+            "variables": list(self.variables),
+            "ordered": self.ordered,
+            "parameters": [p.metadata(self.vocabulary) for p in self.parameters],
+        }
+
+
+def _values_block(name: str) -> re.Pattern[str]:
+    return re.compile(r"VALUES\s+[?$]" + re.escape(name) + r"\s*\{[^{}]*\}", re.IGNORECASE)
+
+
+def _replace_values(text: str, name: str, iris: Sequence[str]) -> str:
+    for iri in iris:
+        if not _HTTP_IRI.match(iri):
+            raise InvalidParameterError(f"refusing to bind {name} to an unusable IRI", parameter=name)
+    block = f"VALUES ?{name} {{ " + " ".join(f"<{iri}>" for iri in iris) + " }"
+    return _values_block(name).sub(lambda _: block, text, count=1)
+
+
+@dataclass
+class _Header:
+    title: dict[str, str] = field(default_factory=dict)
+    description: dict[str, str] = field(default_factory=dict)
+    params: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _fail(path: Path, line: int, message: str, column: int | None = None) -> ConfigError:
+    where = f"{path}:{line}" + (f":{column}" if column else "")
+    return ConfigError(f"{where}: {message}", file=str(path), line=line)
+
+
+def _parse_header(path: Path, text: str) -> _Header:
+    header = _Header()
+    in_header = True
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped.startswith("#+"):
+            if stripped and not stripped.startswith("#"):
+                in_header = False
+            continue
+        if not in_header:
+            raise _fail(path, number, "#+ metadata must come before the query (at the top of the file)")
+        key, sep, value = stripped[2:].partition(":")
+        key, value = key.strip(), value.strip()
+        if not sep or not value:
+            raise _fail(path, number, f"expected '#+ key: value', got {stripped!r}")
+        parts = key.split(".")
+        if parts[0] in _TEXT_KEYS and len(parts) == 2 and parts[1] in LANGUAGES:
+            target = getattr(header, parts[0])
+            target[parts[1]] = (target.get(parts[1], "") + " " + value).strip()
+        elif key == "param":
+            header.params.append(_parse_param_line(path, number, value))
+        elif parts[0] == "param" and len(parts) == 3 and parts[2] in LANGUAGES:
+            param = next((p for p in header.params if p["name"] == parts[1]), None)
+            if param is None:
+                raise _fail(path, number, f"description of undeclared parameter {parts[1]!r}")
+            param["description"][parts[2]] = (param["description"].get(parts[2], "") + " " + value).strip()
+        else:
+            raise _fail(path, number, f"unknown metadata key {key!r}")
+    for what in _TEXT_KEYS:
+        missing = [lang for lang in LANGUAGES if lang not in getattr(header, what)]
+        if missing:
+            raise _fail(path, 1, f"missing '#+ {what}.{missing[0]}:' line")
+    return header
+
+
+def _parse_param_line(path: Path, number: int, value: str) -> dict[str, Any]:
+    try:
+        name, *options = shlex.split(value)
+    except ValueError as exc:
+        raise _fail(path, number, f"cannot read parameter declaration: {exc}") from None
+    if not _VARIABLE.match(name) or name in RESERVED:
+        raise _fail(path, number, f"parameter name {name!r} must be a SPARQL variable name and not {sorted(RESERVED)}")
+    declared: dict[str, Any] = {"name": name, "line": number, "description": {}}
+    for option in options:
+        key, sep, val = option.partition("=")
+        if not sep or key not in _PARAM_KEYS:
+            raise _fail(path, number, f"unknown parameter option {option!r}; use key=value with {sorted(_PARAM_KEYS)}")
+        declared[key] = val
+    kind = declared.get("type")
+    if kind not in PARAM_TYPES:
+        raise _fail(path, number, f"parameter {name} needs type= one of {', '.join(PARAM_TYPES)}")
+    return declared
+
+
+def _flag(path: Path, number: int, declared: dict[str, Any], key: str) -> bool:
+    value = declared.get(key, "false")
+    if value not in ("true", "false"):
+        raise _fail(path, number, f"{key}= must be true or false")
+    return value == "true"
+
+
+def _number(path: Path, number: int, declared: dict[str, Any], key: str) -> int | None:
+    if key not in declared:
+        return None
+    if not _INTEGER.match(declared[key]):
+        raise _fail(path, number, f"{key}= must be a whole number")
+    return int(declared[key])
+
+
+def _build_parameter(path: Path, declared: dict[str, Any]) -> Parameter:
+    number = declared["line"]
+    multiple = _flag(path, number, declared, "multiple")
+    if multiple and declared["type"] not in LOOKUPS:
+        raise _fail(path, number, f"only graph-backed types ({', '.join(LOOKUPS)}) may be multiple=true")
+    default = tuple(v for v in declared.get("default", "").split(",") if v) if "default" in declared else ()
+    if len(default) > 1 and not multiple:
+        raise _fail(path, number, "a single-valued parameter has one default")
+    required = _flag(path, number, declared, "required")
+    if required and default:
+        raise _fail(path, number, "a required parameter has no default")
+    max_length = _number(path, number, declared, "max-length")
+    return Parameter(
+        name=declared["name"],
+        type=declared["type"],
+        default=default,
+        multiple=multiple,
+        required=required,
+        allowed=tuple(v for v in declared.get("allowed", "").split(",") if v),
+        minimum=_number(path, number, declared, "min"),
+        maximum=_number(path, number, declared, "max"),
+        max_length=max_length if max_length is not None else MAX_STRING,
+        description=declared["description"],
+        line=number,
+    )
+
+
+def _check_run(path: Path, text: str, bindings: Sequence[tuple[str, str]], line: int = 0) -> ox.QuerySolutions:
+    """Run on an empty store: syntax, and every bound variable projected (pyoxigraph substitutions need it)."""
+    try:
+        substitutions = {ox.Variable(var): _term(term) for var, term in bindings}
+        return ox.Store().query(text, substitutions=substitutions)
+    except SyntaxError as exc:
+        position = _SYNTAX_POSITION.search(str(exc))
+        if position:
+            raise _fail(path, int(position.group(1)), str(exc), int(position.group(2))) from None
+        raise _fail(path, line or 1, str(exc)) from None
+    except (RuntimeError, ValueError) as exc:
+        raise _fail(path, line or 1, f"cannot bind parameters: {exc}") from None
+
+
+def _term(nt: str) -> ox.NamedNode | ox.Literal:
+    """A pyoxigraph term from the N-Triples forms this module writes."""
+    if nt.startswith("<"):
+        return ox.NamedNode(nt[1:-1])
+    return next(iter(ox.parse(f"<x:s> <x:p> {nt} .".encode(), ox.RdfFormat.N_TRIPLES))).object
+
+
+def load_query(path: Path, vocabulary: Vocabulary, base_iri: str = names.DEFAULT_BASE) -> NamedQuery:
+    """Read, check and describe one `.rq` file.
+
+    Raises:
+        ConfigError: naming the file and line of a metadata, syntax or binding problem.
+    """
+    name = path.stem
+    if not _NAME.match(name):
+        raise _fail(path, 1, f"query names are kebab-case ([a-z0-9-]), not {name!r}")
+    try:
+        raw = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise _fail(path, 1, f"cannot read: {exc}") from None
+    header = _parse_header(path, raw)
+    parameters = tuple(_build_parameter(path, declared) for declared in header.params)
+    seen: set[str] = set()
+    for param in parameters:
+        if param.name in seen:
+            raise _fail(path, param.line, f"parameter {param.name} is declared twice")
+        seen.add(param.name)
+        if not re.search(r"[?$]" + re.escape(param.name) + r"\b", raw):
+            raise _fail(path, param.line, f"parameter {param.name} is not used as ?{param.name} in the query")
+        if param.multiple and len(_values_block(param.name).findall(raw)) != 1:
+            raise _fail(path, param.line, f"multi-valued {param.name} needs exactly one 'VALUES ?{param.name} {{…}}'")
+    first = _check_run(path, raw, ())  # the file as written: line numbers are the file's own
+    text = raw.replace("<" + names.DEFAULT_BASE, "<" + base_iri) if base_iri != names.DEFAULT_BASE else raw
+    query = NamedQuery(
+        name=name,
+        path=path,
+        text=text,
+        title=header.title,
+        description=header.description,
+        parameters=parameters,
+        form="select",
+        variables=(),
+        ordered=bool(_ORDER_BY.search(_strip_comments(raw))),
+        vocabulary=vocabulary,
+        base_iri=base_iri,
+    )
+    for param in parameters:
+        try:
+            for value in param.default:
+                param.resolve(value, vocabulary, base_iri)
+        except InvalidParameterError as exc:
+            raise _fail(path, param.line, f"default: {exc.detail}") from None
+    try:
+        prepared = query.prepare({p.name: p.sample(vocabulary) for p in parameters if p.required})
+    except InvalidParameterError as exc:
+        raise _fail(path, 1, exc.detail) from None
+    bound_line = parameters[0].line if parameters else 0
+    result = _check_run(path, prepared.text, prepared.bindings, bound_line) if prepared.bindings else first
+    form, variables = _form_of(result)
+    if parameters and form != "select":
+        raise _fail(path, bound_line, "a query with parameters must be a SELECT (engines bind through its projection)")
+    return NamedQuery(**{**query.__dict__, "form": form, "variables": variables})
+
+
+def _form_of(result: Any) -> tuple[str, tuple[str, ...]]:
+    if isinstance(result, ox.QuerySolutions):
+        return "select", tuple(v.value for v in result.variables)
+    if isinstance(result, ox.QueryBoolean):
+        return "ask", ()
+    return "construct", ()
+
+
+def _strip_comments(text: str) -> str:
+    # Good enough for our own files: '#' inside IRIs is kept by requiring whitespace or line start before it.
+    return re.sub(r"(^|\s)#[^\n]*", r"\1", text)
+
+
+class Library:
+    """Every named query of a folder, checked, by name."""
+
+    def __init__(self, queries: Sequence[NamedQuery], vocabulary: Vocabulary, base_iri: str) -> None:
+        self._queries = {q.name: q for q in sorted(queries, key=lambda q: q.name)}
+        self.vocabulary = vocabulary
+        self.base_iri = base_iri
+
+    def get(self, name: str) -> NamedQuery:
+        """The query of that name.
+
+        Raises:
+            NotFoundError: no such query (the detail lists the names).
+        """
+        try:
+            return self._queries[name]
+        except KeyError:
+            raise NotFoundError(
+                f"no named query {name!r}; see /api/queries", parameter="name", allowed=self.names()
+            ) from None
+
+    def names(self) -> list[str]:
+        """The query names, sorted."""
+        return list(self._queries)
+
+    def __iter__(self) -> Iterator[NamedQuery]:
+        return iter(self._queries.values())
+
+    def __len__(self) -> int:
+        return len(self._queries)
+
+    def openapi(self, base_url: str) -> dict[str, Any]:
+        """The OpenAPI 3.1 description of the REST API: one operation per query, parameters typed."""
+        return openapi_document(self, base_url)
+
+
+def load_library(
+    path: Path | None = None, *, base_iri: str = names.DEFAULT_BASE, vocabulary: Vocabulary | None = None
+) -> Library:
+    """Load and check every `*.rq` of `path` (default: the project's `queries/`).
+
+    Raises:
+        ConfigError: a file that cannot be read, parsed or bound (naming file and line), or no queries at all.
+    """
+    folder = path or queries_dir()
+    files = sorted(folder.glob("*.rq"))
+    if not files:
+        raise ConfigError(f"no named queries (*.rq) in {folder}")
+    vocabulary = vocabulary or load_vocabulary()
+    return Library([load_query(file, vocabulary, base_iri) for file in files], vocabulary, base_iri)
+
+
+# --- OpenAPI 3.1 -------------------------------------------------------------------------------------------
+
+_RESULT_MEDIA_TYPES = {
+    "select": ("application/sparql-results+json", "application/sparql-results+xml", "text/csv", "text/tab-separated-values"),
+    "ask": ("application/sparql-results+json", "application/sparql-results+xml"),
+    "construct": (
+        "text/turtle",
+        "application/n-triples",
+        "application/ld+json",
+        "application/rdf+xml",
+        "application/trig",
+        "application/n-quads",
+    ),
+}
+_FORMAT_KEYS = {
+    "select": ("json", "xml", "csv", "tsv"),
+    "ask": ("json", "xml"),
+    "construct": ("ttl", "nt", "jsonld", "rdfxml", "trig", "nq"),
+}
+_PROBLEM = {"$ref": "#/components/schemas/Problem"}
+_TERM_SCHEMA = {
+    "type": "object",
+    "required": ["type", "value"],
+    "properties": {
+        "type": {"enum": ["uri", "literal", "bnode", "triple"]},
+        "value": {},
+        "xml:lang": {"type": "string"},
+        "datatype": {"type": "string"},
+    },
+}
+
+
+def _problem_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"schema": _PROBLEM}}}
+
+
+def _text(texts: Mapping[str, str]) -> str:
+    return " / ".join(texts[lang] for lang in ("en", "zh") if texts.get(lang))
+
+
+def _value_schema(param: Parameter, vocabulary: Vocabulary) -> dict[str, Any]:
+    if param.type == "integer":
+        schema: dict[str, Any] = {"type": "integer"}
+        if param.minimum is not None:
+            schema["minimum"] = param.minimum
+        if param.maximum is not None:
+            schema["maximum"] = param.maximum
+    elif param.type == "iri":
+        schema = {"type": "string", "format": "iri", "pattern": "^https?://"}
+    elif param.type == "string":
+        schema = {"type": "string", "maxLength": param.max_length}
+    else:
+        schema = {"type": "string"}
+    allowed = param.allowed_values(vocabulary)
+    if param.type == "language" or param.allowed:
+        schema["enum"] = allowed
+    elif allowed:  # graph-backed: short names are canonical, but IRIs and labels are accepted too
+        schema["examples"] = allowed
+    return schema
+
+
+def _parameter_object(param: Parameter, vocabulary: Vocabulary) -> dict[str, Any]:
+    schema = _value_schema(param, vocabulary)
+    lookup = param.lookup
+    help_text = _text(param.description) or param.name
+    if lookup is not None:
+        help_text += f" — {lookup.help}"
+    if param.multiple:
+        schema = {"type": "array", "items": schema, "minItems": 1, "maxItems": MAX_VALUES}
+        help_text += " (repeat the parameter for several values)"
+    if param.default:
+        default = list(param.default) if param.multiple else param.default[0]
+        schema["default"] = int(default) if param.type == "integer" else default
+    obj: dict[str, Any] = {
+        "name": param.name,
+        "in": "query",
+        "required": param.required,
+        "description": help_text,
+        "schema": schema,
+    }
+    if param.multiple:
+        obj.update(style="form", explode=True)
+    return obj
+
+
+def _query_operation(query: NamedQuery) -> dict[str, Any]:
+    form = "construct" if query.form == "describe" else query.form
+    ok: dict[str, Any] = {}
+    for media_type in _RESULT_MEDIA_TYPES[form]:
+        if media_type == "application/sparql-results+json":
+            ok[media_type] = {"schema": {"$ref": "#/components/schemas/SparqlResults"}}
+        else:
+            ok[media_type] = {"schema": {"type": "string"}}
+    parameters = [_parameter_object(p, query.vocabulary) for p in query.parameters]
+    parameters += [
+        {
+            "name": "format",
+            "in": "query",
+            "required": False,
+            "description": "Result format; overrides the Accept header.",
+            "schema": {"type": "string", "enum": list(_FORMAT_KEYS[form])},
+        },
+        {"$ref": "#/components/parameters/infer"},
+        {"$ref": "#/components/parameters/timeout"},
+    ]
+    summary = query.title.get("en", query.name)
+    return {
+        "operationId": "query_" + query.name.replace("-", "_"),
+        "summary": summary,
+        "description": _text(query.description) + f"\n\n{query.title.get('zh', '')}",
+        "tags": ["named queries"],
+        "parameters": parameters,
+        "responses": {
+            "200": {"description": f"The result ({', '.join(query.variables) or form})", "content": ok},
+            "400": _problem_response("A parameter value the query does not accept (the problem names it)."),
+            "406": _problem_response("No acceptable result format."),
+            "422": _problem_response("The result is over the service's size limit."),
+            "503": _problem_response("The query reached its time limit."),
+        },
+    }
+
+
+def openapi_document(library: Library, base_url: str) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of the named-query REST API served at `base_url`."""
+    from service import __version__
+
+    paths: dict[str, Any] = {
+        "/api/queries": {
+            "get": {
+                "operationId": "list_queries",
+                "summary": "The named queries, with their parameters",
+                "tags": ["named queries"],
+                "responses": {
+                    "200": {
+                        "description": "Every named query",
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/QueryList"}}},
+                    }
+                },
+            }
+        },
+        "/api/openapi.json": {
+            "get": {
+                "operationId": "openapi",
+                "summary": "This OpenAPI document",
+                "tags": ["named queries"],
+                "responses": {
+                    "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}
+                },
+            }
+        },
+    }
+    for query in library:
+        paths[f"/api/queries/{query.name}"] = {"get": _query_operation(query)}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "guian-kg named queries",
+            "version": __version__,
+            "summary": "The questions analysts and researchers ask of the guian-kg knowledge graph, as a REST API.",
+            "description": (
+                "Each operation runs one named SPARQL query of the library (`queries/*.rq`). Parameter values are "
+                "bound as RDF terms, never pasted into the query text. Results are content-negotiated like /sparql "
+                "(Accept or format=); infer=false leaves the inferred graph out; timeout= may lower the time limit."
+            ),
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "servers": [{"url": base_url.rstrip("/") or "/"}],
+        "paths": paths,
+        "components": {
+            "parameters": {
+                "infer": {
+                    "name": "infer",
+                    "in": "query",
+                    "required": False,
+                    "description": "Include the OWL 2 RL inferences (default: the server's setting).",
+                    "schema": {"type": "boolean"},
+                },
+                "timeout": {
+                    "name": "timeout",
+                    "in": "query",
+                    "required": False,
+                    "description": "Time limit in seconds; may only lower the server's.",
+                    "schema": {"type": "number", "exclusiveMinimum": 0},
+                },
+            },
+            "schemas": {
+                "Problem": {
+                    "type": "object",
+                    "required": ["type", "title", "status", "detail", "code"],
+                    "properties": {
+                        "type": {"type": "string"},
+                        "title": {"type": "string"},
+                        "status": {"type": "integer"},
+                        "detail": {"type": "string"},
+                        "code": {"type": "string"},
+                        "parameter": {"type": "string"},
+                        "allowed": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "SparqlResults": {
+                    "type": "object",
+                    "required": ["head"],
+                    "properties": {
+                        "head": {
+                            "type": "object",
+                            "properties": {"vars": {"type": "array", "items": {"type": "string"}}},
+                        },
+                        "results": {
+                            "type": "object",
+                            "required": ["bindings"],
+                            "properties": {
+                                "bindings": {
+                                    "type": "array",
+                                    "items": {"type": "object", "additionalProperties": _TERM_SCHEMA},
+                                }
+                            },
+                        },
+                        "boolean": {"type": "boolean"},
+                    },
+                },
+                "QueryList": {
+                    "type": "object",
+                    "required": ["queries"],
+                    "properties": {
+                        "queries": {
+                            "type": "array",
+                            "items": {
+                                "type": "object",
+                                "required": ["name", "title", "description", "parameters", "url"],
+                                "properties": {
+                                    "name": {"type": "string"},
+                                    "title": {"type": "object"},
+                                    "description": {"type": "object"},
+                                    "form": {"type": "string"},
+                                    "variables": {"type": "array", "items": {"type": "string"}},
+                                    "ordered": {"type": "boolean"},
+                                    "parameters": {"type": "array", "items": {"type": "object"}},
+                                    "url": {"type": "string"},
+                                },
+                            },
+                        }
+                    },
+                },
+            },
+        },
+    }

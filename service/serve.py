@@ -1,0 +1,84 @@
+"""`guian-kg serve`: the app under granian (WSGI), one app created inside each server worker."""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from service.config import SETTINGS, Settings
+from service.store import load_snapshot
+
+APP_FACTORY = "service.app:create_app"
+
+
+def setting_text(value: Any) -> str | None:
+    """A typed setting value written back as the text its GUIAN_KG_* variable would hold (None = unset)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return " ".join(value)
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def export_settings(settings: Settings, environ: dict[str, str] | os._Environ = os.environ) -> None:
+    """Put every setting into GUIAN_KG_* variables, so that workers' `create_app()` sees the flags too."""
+    by_name = {s.name: s for s in SETTINGS}
+    for item in fields(settings):
+        env = by_name[item.name].env
+        text = setting_text(getattr(settings, item.name))
+        if text is None:
+            environ.pop(env, None)
+        else:
+            environ[env] = text
+
+
+def logging_config(level: str) -> dict[str, Any]:
+    """Granian's logging configuration plus the service's loggers (query log lines are bare JSON)."""
+    from granian.log import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["formatters"]["service"] = {"()": "logging.Formatter", "fmt": "[%(levelname)s] %(name)s: %(message)s"}
+    config["formatters"]["json_lines"] = {"()": "logging.Formatter", "fmt": "%(message)s"}
+    config["handlers"]["service"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "service",
+        "stream": "ext://sys.stderr",
+    }
+    config["handlers"]["query_log"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "json_lines",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["guian_kg"] = {"handlers": ["service"], "level": level.upper(), "propagate": False}
+    config["loggers"]["guian_kg.query"] = {"handlers": ["query_log"], "level": level.upper(), "propagate": False}
+    return config
+
+
+def serve(settings: Settings) -> None:
+    """Run the service under granian until interrupted: settings.workers processes × settings.threads threads.
+
+    The data snapshot is reasoned and cached here, once, before the workers start; each worker then
+    builds its own app (and its query worker processes) through the factory, after the fork.
+    """
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    load_snapshot(settings)
+    export_settings(settings)
+    Granian(
+        APP_FACTORY,
+        factory=True,
+        interface=Interfaces.WSGI,
+        address=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        blocking_threads=settings.threads,
+        log_dictconfig=logging_config(settings.log_level),
+    ).serve()

@@ -1,0 +1,189 @@
+"""What every blueprint shares: the per-app service state (settings, snapshot, executor, metrics) and write auth."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import os
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+from flask import Response, current_app, g
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+from service.config import Settings
+from service.describe import DatasetStats, compute_stats
+from service.engine import QueryJob, QueryOutcome
+from service.errors import GuianError, NotReadyError, QueryTimeoutError, ReadOnlyError, UnauthorizedError
+from service.executor import QueryExecutor
+from service.formats import Format
+from service.store import Snapshot
+
+EXTENSION = "guian_kg"
+query_log = logging.getLogger("guian_kg.query")
+
+
+class Metrics:
+    """Prometheus metrics of one app, in its own registry so that many apps (tests) never clash."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "guian_kg_http_requests",
+            "HTTP requests answered, by route, method and status.",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.query_seconds = Histogram(
+            "guian_kg_query_duration_seconds",
+            "Time to answer a SPARQL query, by engine and query form.",
+            ["engine", "form"],
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=self.registry,
+        )
+        self.query_timeouts = Counter(
+            "guian_kg_query_timeouts", "Queries stopped at their time limit.", ["engine"], registry=self.registry
+        )
+        self.in_flight = Gauge("guian_kg_queries_in_flight", "Queries running now.", registry=self.registry)
+
+
+@dataclass
+class QueryRecord:
+    """What one query did, filled in while it runs and logged as one JSON line when it ends."""
+
+    form: str | None = None
+    rows: int = 0
+    status: int = 200
+
+
+@dataclass
+class ServiceState:
+    """Everything a request needs: settings, the data snapshot, the query executor, metrics."""
+
+    settings: Settings
+    snapshot: Snapshot | None = None
+    executor: QueryExecutor | None = None
+    metrics: Metrics = field(default_factory=Metrics)
+    _stats: DatasetStats | None = None
+    _stats_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def ready(self) -> bool:
+        """Whether the snapshot and the executor are loaded."""
+        return self.snapshot is not None and self.executor is not None
+
+    @property
+    def engine_name(self) -> str:
+        return getattr(self.executor, "engine_name", self.settings.engine)
+
+    @contextmanager
+    def observe_query(self, text: str) -> Iterator[QueryRecord]:
+        """Time a client's query, count it in the metrics and log one JSON line about it, however it ends."""
+        record = QueryRecord()
+        started = time.perf_counter()
+        self.metrics.in_flight.inc()
+        try:
+            yield record
+        except GuianError as exc:
+            record.status = exc.status
+            if isinstance(exc, QueryTimeoutError):
+                self.metrics.query_timeouts.labels(self.engine_name).inc()
+            raise
+        except BaseException:
+            record.status = 500
+            raise
+        finally:
+            elapsed = time.perf_counter() - started
+            self.metrics.in_flight.dec()
+            if record.form is not None:
+                self.metrics.query_seconds.labels(self.engine_name, record.form).observe(elapsed)
+            query_log.info(
+                json.dumps(
+                    {
+                        "event": "query",
+                        "query_sha256": hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12],
+                        "form": record.form,
+                        "duration_ms": round(elapsed * 1000, 2),
+                        "rows": record.rows,
+                        "status": record.status,
+                        "engine": self.engine_name,
+                        "request_id": g.get("request_id"),
+                    }
+                )
+            )
+
+    def run(self, job: QueryJob, timeout: float) -> QueryOutcome:
+        """Run a job on the executor (raises GuianError subclasses: syntax, timeout, limits, SERVICE)."""
+        if self.executor is None:
+            raise NotReadyError("the query executor is not loaded")
+        return self.executor.run(job, timeout)
+
+    def select_rows(self, query: str) -> list[dict[str, str]]:
+        """The rows of an internal SELECT as variable -> lexical value (used for statistics)."""
+        job = QueryJob(query, "json", infer=True, max_rows=self.settings.max_result_rows)
+        body = json.loads(self.run(job, self.settings.query_timeout).body)
+        return [{k: v["value"] for k, v in row.items()} for row in body["results"]["bindings"]]
+
+    def stats(self) -> DatasetStats:
+        """The dataset statistics, computed once per data version and engine and cached next to the snapshot."""
+        with self._stats_lock:
+            if self._stats is None:
+                self._stats = self._cached_stats()
+            return self._stats
+
+    def _cached_stats(self) -> DatasetStats:
+        if self.snapshot is None:
+            raise NotReadyError("the data snapshot is not loaded")
+        path = self.snapshot.nquads.parent / f"stats-{self.engine_name}.json"
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+            return DatasetStats(**{k: tuple(map(tuple, v)) if isinstance(v, list) else v for k, v in raw.items()})
+        except (OSError, ValueError, TypeError):
+            pass
+        stats = compute_stats(self.select_rows)
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False) as tmp:
+            json.dump(asdict(stats), tmp)
+        os.replace(tmp.name, path)
+        return stats
+
+
+def state() -> ServiceState:
+    """The service state of the current app."""
+    return current_app.extensions[EXTENSION]
+
+
+def require_write_token(settings: Settings, authorization: str | None) -> None:
+    """Let a write through only with the configured bearer token.
+
+    Raises:
+        ReadOnlyError: no update token is configured (the service is read-only).
+        UnauthorizedError: a token is configured but the request's is missing or wrong.
+    """
+    if not settings.update_token:
+        raise ReadOnlyError("this service is read-only: no update token is configured")
+    scheme, _, presented = (authorization or "").partition(" ")
+    expected = settings.update_token.encode("utf-8")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode("utf-8"), expected):
+        raise UnauthorizedError("send the update token as 'Authorization: Bearer <token>'")
+
+
+def rdf_response(body: bytes, fmt: Format, etag: str) -> Response:
+    """A negotiated response labelled with its real media type and a strong ETag."""
+    response = Response(body, content_type=fmt.content_type)
+    response.set_etag(etag)
+    response.vary.add("Accept")
+    return response
+
+
+def not_modified(etag: str) -> Response:
+    """304 for a client whose If-None-Match already holds this representation."""
+    response = Response(status=304)
+    response.set_etag(etag)
+    response.vary.add("Accept")
+    return response

@@ -1,0 +1,101 @@
+"""GET/POST /sparql (SPARQL 1.1 Protocol query, or the Service Description without a query) and POST /update."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request, url_for
+
+from service.describe import serialize, service_description
+from service.engine import QueryJob
+from service.errors import BadRequestError, NotImplementedYetError
+from service.protocol import (
+    FORM_FORMATS,
+    RDF_FORMATS,
+    SparqlRequest,
+    check_content_length,
+    choose_format,
+    effective_timeout,
+    parse_sparql_request,
+    read_body,
+)
+from service.query_text import check_query
+from service.views import not_modified, rdf_response, require_write_token, state
+
+bp = Blueprint("sparql", __name__)
+
+
+def _parse_request() -> SparqlRequest:
+    limit = state().settings.max_request_bytes
+    body = b""
+    if request.method == "POST":
+        check_content_length(request.content_length, limit)
+        body = read_body(request.stream, limit)
+    return parse_sparql_request(request.method, request.query_string, request.content_type, body, limit)
+
+
+@bp.route("/sparql", methods=["GET", "POST"])
+def sparql() -> Response:
+    """Answer a query; without one (GET), describe the service."""
+    parsed = _parse_request()
+    if parsed.update is not None:
+        return _update()
+    if parsed.query is None:
+        if request.method == "POST":
+            raise BadRequestError("no query: send it as query=… (form) or as an application/sparql-query body")
+        return _service_description(parsed)
+    return _answer(parsed)
+
+
+def _answer(parsed: SparqlRequest) -> Response:
+    st = state()
+    settings = st.settings
+    text = parsed.query or ""
+    with st.observe_query(text) as record:
+        record.form = check_query(text, settings.service_allow)
+        fmt = choose_format(FORM_FORMATS[record.form], request.headers.get("Accept"), parsed.format)
+        job = QueryJob(
+            query=text,
+            result_format=fmt.key,
+            infer=settings.infer if parsed.infer is None else parsed.infer,
+            default_graph_uris=parsed.default_graph_uris,
+            named_graph_uris=parsed.named_graph_uris,
+            base_iri=request.base_url,  # relative IRIs in a query resolve against the endpoint's URL
+            max_rows=settings.max_result_rows,
+        )
+        outcome = st.run(job, effective_timeout(parsed.timeout, settings.query_timeout))
+        record.rows = outcome.rows
+    response = Response(outcome.body, content_type=fmt.content_type)
+    response.vary.add("Accept")
+    return response
+
+
+def _service_description(parsed: SparqlRequest) -> Response:
+    st = state()
+    snapshot = st.snapshot
+    fmt = choose_format(RDF_FORMATS, request.headers.get("Accept"), parsed.format)
+    etag = f"{snapshot.version}-sd-{fmt.key}"
+    if request.if_none_match.contains(etag):
+        return not_modified(etag)
+    graph = service_description(
+        st.settings,
+        snapshot.graphs,
+        snapshot.inferred_graph,
+        st.stats(),
+        endpoint=url_for("sparql.sparql", _external=True),
+        version=snapshot.version,
+    )
+    return rdf_response(serialize(graph, fmt), fmt, etag)
+
+
+def _update() -> Response:
+    require_write_token(state().settings, request.headers.get("Authorization"))
+    raise NotImplementedYetError("SPARQL Update is not implemented yet; the dataset is read-only for now")
+
+
+@bp.route("/update", methods=["POST"])
+def update() -> Response:
+    """SPARQL 1.1 Update: refused unless the bearer token is configured and presented."""
+    require_write_token(state().settings, request.headers.get("Authorization"))
+    parsed = _parse_request()
+    if parsed.update is None:
+        raise BadRequestError("no update: send it as update=… (form) or as an application/sparql-update body")
+    return _update()
