@@ -1,1 +1,1 @@
-"""Benchmarks of guian-kg against Oxigraph server and rdflib-endpoint (`python -m benchmarks.run`, `benchmarks.scale`)."""
+"""Benchmarks of guian-kg against Oxigraph server and rdflib-endpoint: `benchmarks.run`, `benchmarks.scale`."""

@@ -18,8 +18,20 @@ XSD = "http://www.w3.org/2001/XMLSchema#"
 NUMERIC = {
     XSD + t
     for t in (
-        "integer", "decimal", "double", "float", "int", "long", "short", "byte", "nonNegativeInteger",
-        "positiveInteger", "negativeInteger", "nonPositiveInteger", "unsignedInt", "unsignedLong",
+        "integer",
+        "decimal",
+        "double",
+        "float",
+        "int",
+        "long",
+        "short",
+        "byte",
+        "nonNegativeInteger",
+        "positiveInteger",
+        "negativeInteger",
+        "nonPositiveInteger",
+        "unsignedInt",
+        "unsignedLong",
     )
 }
 
@@ -126,8 +138,10 @@ def _diff(a: Answer, b: Answer) -> str:
     only_a = [x for x in a.value if x not in b.value]  # type: ignore[union-attr]
     only_b = [x for x in b.value if x not in a.value]  # type: ignore[union-attr]
     sample = lambda xs: "; ".join(sorted(str(sorted(x) if isinstance(x, frozenset) else x) for x in xs)[:2])  # noqa: E731
-    return f"{a.size} vs {b.size} ({len(only_a)} only in the first: {sample(only_a)[:400]}; " \
-           f"{len(only_b)} only in the second: {sample(only_b)[:400]})"
+    return (
+        f"{a.size} vs {b.size} ({len(only_a)} only in the first: {sample(only_a)[:400]}; "
+        f"{len(only_b)} only in the second: {sample(only_b)[:400]})"
+    )
 
 
 @dataclass

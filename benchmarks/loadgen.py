@@ -128,7 +128,9 @@ def run_wrk(
 
         watcher = threading.Thread(target=watch_stderr, daemon=True)
         watcher.start()
-        stdout, _ = process.communicate(timeout=duration + timeout + 60)
+        assert process.stdout is not None
+        stdout = process.stdout.read()  # not communicate(): it would read stderr too, racing the watcher
+        process.wait(timeout=duration + timeout + 60)
         watcher.join(timeout=5)
     result = None
     for line in stdout.splitlines():

@@ -133,7 +133,9 @@ def load_facts(nquads: Path) -> Facts:
             if lang == "en":
                 found.update(w.lower() for w in re.findall(r"[A-Za-z]{4,}", label))
             else:
-                found.update(label[i : i + 2] for i in range(0, max(len(label) - 1, 0)) if "\u4e00" <= label[i] <= "\u9fff")
+                found.update(
+                    label[i : i + 2] for i in range(0, max(len(label) - 1, 0)) if "\u4e00" <= label[i] <= "\u9fff"
+                )
         words[lang] = sorted(w for w in found if '"' not in w and "\\" not in w)
     resources = sorted(
         {s for s in _column(store, "SELECT DISTINCT ?s { ?s ?p ?o FILTER(isIRI(?s)) }", "s") if s.startswith(ID)}
@@ -208,11 +210,17 @@ def _parameter_values(param, facts: Facts, vocabulary, rng: random.Random) -> li
     return values
 
 
+def _strip_comments(text: str) -> str:
+    return re.sub(r"(?m)(^|\s)#[^\n]*", r"\1", text)
+
+
 def named_variants(library, facts: Facts, per_query: int, seed: int = 7) -> list[Query]:
     """Each named query with up to `per_query` distinct parameter assignments (its defaults first)."""
     rng = random.Random(seed)
     queries: list[Query] = []
     for named in library:
+        if re.search(r"\bSERVICE\b", _strip_comments(named.text), re.IGNORECASE):
+            continue  # federation needs a second endpoint: not part of these workloads
         spaces = [_parameter_values(p, facts, library.vocabulary, rng) for p in named.parameters]
         total = 1
         for space in spaces:
@@ -225,9 +233,7 @@ def named_variants(library, facts: Facts, per_query: int, seed: int = 7) -> list
         seen: set[str] = set()
         chosen = 0
         for combo in [(), *combos]:
-            params = {
-                p.name: v for p, v in zip(named.parameters, combo, strict=False) if v is not None
-            }
+            params = {p.name: v for p, v in zip(named.parameters, combo, strict=False) if v is not None}
             try:
                 prepared = named.prepare(params)
             except Exception:  # e.g. an ambiguous label: a client would get a 400, not a workload item
@@ -249,8 +255,12 @@ def flagship(library) -> Query:
     """The flagship co-handling query with its default parameters."""
     named = library.get(FLAGSHIP)
     prepared = named.prepare({})
-    return Query(f"flagship:{FLAGSHIP}", inline_bindings(prepared.text, prepared.bindings), named.form,
-                 f"/api/queries/{FLAGSHIP}")
+    return Query(
+        f"flagship:{FLAGSHIP}",
+        inline_bindings(prepared.text, prepared.bindings),
+        named.form,
+        f"/api/queries/{FLAGSHIP}",
+    )
 
 
 # --- ad-hoc analyst queries -------------------------------------------------------------------------------
@@ -342,8 +352,16 @@ def _f_ask_handles(rng, f):
 
 
 def _f_inferred_types(rng, f):
-    namespace = rng.choice([GK, "http://www.w3.org/ns/org#", "http://www.w3.org/2004/02/skos/core#",
-                            "http://www.w3.org/ns/prov#", "http://data.europa.eu/m8g/", "http://"])
+    namespace = rng.choice(
+        [
+            GK,
+            "http://www.w3.org/ns/org#",
+            "http://www.w3.org/2004/02/skos/core#",
+            "http://www.w3.org/ns/prov#",
+            "http://data.europa.eu/m8g/",
+            "http://",
+        ]
+    )
     limit = rng.randint(3, 30)
     return f"""SELECT ?type (COUNT(?s) AS ?n) WHERE {{
   GRAPH {_iri(INFERRED)} {{ ?s a ?type }}
@@ -360,7 +378,7 @@ def _f_unhandled_domains(rng, f):
 
 
 def _f_graph_properties(rng, f):
-    graph = rng.choice(f.claims + [GRAPH + "provenance", GRAPH + "ontology", INFERRED])
+    graph = rng.choice([*f.claims, GRAPH + "provenance", GRAPH + "ontology", INFERRED])
     return f"""SELECT ?p (COUNT(*) AS ?n) WHERE {{
   GRAPH {_iri(graph)} {{ ?s ?p ?o }}
 }} GROUP BY ?p ORDER BY {_order(rng, "?n")} STR(?p)"""
@@ -447,7 +465,8 @@ def _f_regex_labels(rng, f):
 
 def _f_stats(rng, f):
     top = rng.choice(f.tops)
-    return f"""SELECT (COUNT(DISTINCT ?d) AS ?domains) (COUNT(DISTINCT ?s) AS ?sections) (MAX(STRLEN(STR(?l))) AS ?longest)
+    return f"""SELECT (COUNT(DISTINCT ?d) AS ?domains) (COUNT(DISTINCT ?s) AS ?sections)
+       (MAX(STRLEN(STR(?l))) AS ?longest)
 WHERE {{
   ?d skos:broader* {_iri(top)} ; rdfs:label ?l .
   OPTIONAL {{ ?s gk:handlesDomain ?d }}
@@ -506,20 +525,16 @@ def cold_mix(library, facts: Facts, *, per_query: int = 20, adhoc_count: int = 5
     return mix
 
 
-def resource_pages(facts: Facts, limit: int | None = None) -> list[Query]:
-    """DESCRIBE and CONSTRUCT (both directions) of each resource page."""
-    out = []
+def resource_pages(facts: Facts, limit: int | None = None) -> dict[str, list[Query]]:
+    """The resource pages as CONSTRUCT (both directions) and as DESCRIBE, one of each per resource."""
+    construct, describe = [], []
     for iri in facts.resources[:limit]:
-        out.append(Query("pages:describe", f"DESCRIBE <{iri}>", "describe", rest=_page_path(iri)))
-        out.append(
-            Query(
-                "pages:construct",
-                f"CONSTRUCT {{ <{iri}> ?p ?o . ?s ?q <{iri}> }} WHERE {{ {{ <{iri}> ?p ?o }} UNION {{ ?s ?q <{iri}> }} }}",
-                "construct",
-                rest=_page_path(iri),
-            )
+        describe.append(Query("pages:describe", f"DESCRIBE <{iri}>", "describe", rest=_page_path(iri)))
+        text = (
+            f"CONSTRUCT {{ <{iri}> ?p ?o . ?s ?q <{iri}> }}\nWHERE {{ {{ <{iri}> ?p ?o }} UNION {{ ?s ?q <{iri}> }} }}"
         )
-    return out
+        construct.append(Query("pages:construct", text, "construct"))
+    return {"construct": construct, "describe": describe}
 
 
 def _page_path(iri: str) -> str:

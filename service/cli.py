@@ -1,4 +1,4 @@
-"""The `guian-kg` command: serve, query, validate, reason, export, explain."""
+"""The `guian-kg` command: serve, query, validate, reason, export, push, explain."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import logging
 import sys
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -76,18 +77,27 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _width(text: str) -> int:
+    """Columns `text` takes in a terminal: East Asian wide characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * (width - _width(text))
+
+
 def _print_table(body: dict) -> None:
     if "boolean" in body:
         print("true" if body["boolean"] else "false")
         return
     names = body["head"]["vars"]
     rows = [[_cell(b.get(n)) for n in names] for b in body["results"]["bindings"]]
-    widths = [max([len(n), *(len(r[i]) for r in rows)]) for i, n in enumerate(names)]
-    print(" | ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)))
+    widths = [max([_width(n), *(_width(r[i]) for r in rows)]) for i, n in enumerate(names)]
+    print(" | ".join(_pad(n, w) for n, w in zip(names, widths, strict=True)).rstrip())
     print("-+-".join("-" * w for w in widths))
     for row in rows:
-        print(" | ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)))
-    print(f"({len(rows)} rows)")
+        print(" | ".join(_pad(c, w) for c, w in zip(row, widths, strict=True)).rstrip())
+    print(f"({len(rows)} row{'' if len(rows) == 1 else 's'})")
 
 
 def _cell(term: dict | None) -> str:
@@ -132,6 +142,19 @@ def cmd_query(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_push(args: argparse.Namespace) -> int:
+    from service.push import push
+
+    settings = _settings(args)
+    endpoint = args.endpoint or settings.remote_update
+    if not endpoint:
+        print("guian-kg: push needs --endpoint URL (or --remote-update URL)", file=sys.stderr)
+        return 2
+    report = push(settings, endpoint, protocol=args.protocol, batch_size=args.batch_size, resume=args.resume)
+    print(report.summary())
+    return 0
+
+
 def cmd_explain(args: argparse.Namespace) -> int:
     from service.explain import explain_cli
 
@@ -164,6 +187,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["nquads", "trig"], default="nquads")
     p.add_argument("--output", help="file to write (default: stdout)")
     p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("push", help="load every graph (asserted + inferred) into a remote SPARQL store")
+    p.add_argument("--endpoint", help="SPARQL Update or Graph Store endpoint URL (default: --remote-update)")
+    p.add_argument(
+        "--protocol",
+        choices=["auto", "update", "gsp"],
+        default="auto",
+        help="SPARQL Update or Graph Store Protocol (auto: gsp for URLs ending in /store, /data, …)",
+    )
+    p.add_argument("--batch-size", type=int, default=5000, help="triples per request (default: 5000)")
+    p.add_argument("--resume", action="store_true", help="send only the batches an earlier push did not finish")
+    p.set_defaults(run=cmd_push)
 
     p = sub.add_parser("explain", help="why a triple holds, down to the source quotes")
     p.add_argument("s")

@@ -156,6 +156,10 @@ def service_description(
     graph.add((service, RDF.type, SD.Service))
     graph.add((service, SD.endpoint, URIRef(endpoint)))
     graph.add((service, SD.supportedLanguage, SD.SPARQL11Query))
+    if settings.update_token:
+        graph.add((service, SD.supportedLanguage, SD.SPARQL11Update))
+    else:
+        graph.add((service, RDFS.comment, Literal("Read-only: updates and Graph Store writes are refused.", lang="en")))
     for fmt in FORMATS:
         graph.add((service, SD.resultFormat, FORMAT_IRIS[fmt.key]))
     graph.add((service, SD.feature, SD.UnionDefaultGraph))

@@ -35,7 +35,6 @@ from service.errors import (
     QuerySyntaxError,
     RemoteServiceError,
     ResultTooLargeError,
-    ServiceForbiddenError,
 )
 from service.query_text import check_query, dataset_clause, position, service_targets, tokens
 
@@ -49,7 +48,7 @@ class QueryJob:
     """A query as the protocol layer hands it to an engine: text, options and the result format to write."""
 
     query: str
-    result_format: str  # a key of service.protocol formats: json xml csv tsv ttl nt jsonld rdfxml trig nq
+    result_format: str  # a key of service.formats.BY_KEY: json xml csv tsv ttl nt jsonld rdfxml trig nq
     infer: bool = True
     default_graph_uris: tuple[str, ...] = ()
     named_graph_uris: tuple[str, ...] = ()
@@ -171,7 +170,7 @@ def _result_format(job: QueryJob, form: str) -> formats.Format:
     fmt = formats.by_key(job.result_format)
     if fmt is None:
         raise InvalidParameterError(f"unknown result format {job.result_format[:50]!r}")
-    if fmt.kind != ("results" if form in ("select", "ask") else "graph"):
+    if fmt not in formats.FORM_FORMATS[form]:
         raise NotAcceptableError(f"a {form.upper()} result cannot be written as {fmt.key}")
     return fmt
 
@@ -378,18 +377,30 @@ def _to_rdflib(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> Node:
 class RdflibEngine(Engine):
     """rdflib Dataset loaded from the snapshot's N-Quads: the reference engine.
 
-    It never runs SERVICE: rdflib's client has no timeout and follows redirects to any host (PITFALLS), so an
-    allow-listed SERVICE is refused here with ServiceForbiddenError; the embedded engine runs it.
+    rdflib's own SERVICE client has no timeout and follows redirects to any host (PITFALLS): an allow-listed
+    SERVICE is evaluated by service.remote instead (bind join, `service_timeout`, no redirects).
     """
 
     name = "rdflib"
 
-    def __init__(self, snapshot: Snapshot, service_allow: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        service_allow: tuple[str, ...] = (),
+        service_timeout: float = 5.0,
+        store: Store | None = None,
+    ) -> None:
+        """Load the snapshot, or query `store` instead (the embedded engine's data, for its SERVICE queries)."""
         # This engine evaluates the dataset clause itself (never rdflib's evalQuery), so FROM cannot load
         # anything; the switch also covers any other rdflib code path in this process.
         rdflib.plugins.sparql.SPARQL_LOAD_GRAPHS = False
         self.snapshot = snapshot
         self.service_allow = service_allow
+        self.service_timeout = service_timeout
+        if store is not None:
+            self._store = store
+            self._existing = frozenset(URIRef(g) for g in snapshot.graphs)
+            return
         self._dataset = Dataset()
         with warnings.catch_warnings():  # rdflib 7.6's own Dataset.parse uses its deprecated default_context
             warnings.filterwarnings("ignore", "Dataset.default_context is deprecated", DeprecationWarning)
@@ -403,7 +414,12 @@ class RdflibEngine(Engine):
 
     def _prepare(self, job: QueryJob) -> Query:
         try:
-            return translateQuery(parseQuery(job.query), base=job.base_iri, initNs={})
+            parsed = parseQuery(job.query)
+            if service_targets(job.query):
+                from service.remote import restore_service_text  # (service.remote imports this module)
+
+                restore_service_text(parsed, job.query)
+            return translateQuery(parsed, base=job.base_iri, initNs={})
         except ParseException as exc:
             raise QuerySyntaxError(
                 f"{exc.msg} (line {exc.lineno}, column {exc.col})", line=exc.lineno, column=exc.col
@@ -425,7 +441,8 @@ class RdflibEngine(Engine):
 
         Raises:
             QuerySyntaxError: with `line`/`column` extras.
-            ServiceForbiddenError: for any SERVICE (see the class docstring).
+            ServiceForbiddenError: for a SERVICE endpoint not on the allowlist.
+            RemoteServiceError: an allow-listed SERVICE endpoint failed (not under SERVICE SILENT).
             ResultTooLargeError: past `job.max_rows` rows or triples.
             GuianError: any other failure, with a safe message (the cause is logged).
         """
@@ -433,7 +450,9 @@ class RdflibEngine(Engine):
         fmt = _result_format(job, form)
         query = self._prepare(job)
         if _has_service(query.algebra):
-            raise ServiceForbiddenError("the rdflib engine does not run SERVICE; use the embedded engine")
+            from service.remote import use_service  # (service.remote imports this module)
+
+            use_service(self.service_allow, self.service_timeout)
         clause = query.algebra.datasetClause or []
         query_from = ([str(d.default) for d in clause if d.default], [str(d.named) for d in clause if d.named])
         dataset = query_dataset(job, self.snapshot, query_from)
@@ -478,13 +497,21 @@ class RdflibEngine(Engine):
 
 
 def engine_for(settings: Settings, snapshot: Snapshot) -> Engine:
-    """The engine `settings.engine` names, loaded with the snapshot.
+    """The engine `settings.engine` names, loaded with the snapshot (remote: connected to the store).
 
     Raises:
-        ConfigError: for the remote engine (not available yet).
+        ConfigError: an unknown engine, or a remote store that cannot be queried.
     """
     if settings.engine == "embedded":
+        if settings.service_allow:  # pyoxigraph cannot be told how to call SERVICE: see service.remote
+            from service.remote import FederatingEmbeddedEngine
+
+            return FederatingEmbeddedEngine(snapshot, settings.service_allow, settings.service_timeout)
         return EmbeddedEngine(snapshot, settings.service_allow)
     if settings.engine == "rdflib":
-        return RdflibEngine(snapshot, settings.service_allow)
-    raise ConfigError(f"the {settings.engine!r} engine is not available yet")
+        return RdflibEngine(snapshot, settings.service_allow, settings.service_timeout)
+    if settings.engine == "remote":
+        from service.remote import RemoteEngine
+
+        return RemoteEngine(settings, snapshot)
+    raise ConfigError(f"unknown engine {settings.engine!r}")

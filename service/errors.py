@@ -52,6 +52,10 @@ class RDFSyntaxError(BadRequestError):
     code, title = "rdf-syntax", "Malformed RDF"
 
 
+class UpdateFailedError(BadRequestError):
+    code, title = "update-failed", "SPARQL Update failed"
+
+
 class InvalidParameterError(BadRequestError):
     code, title = "invalid-parameter", "Invalid parameter"
 
@@ -72,6 +76,14 @@ class ServiceForbiddenError(ForbiddenError):
     code, title = "service-forbidden", "SERVICE endpoint not allowed"
 
 
+class LoadForbiddenError(ForbiddenError):
+    code, title = "load-forbidden", "LOAD is not allowed"
+
+
+class ReadOnlyGraphError(ForbiddenError):
+    code, title = "read-only-graph", "This graph cannot be written"
+
+
 class NotFoundError(GuianError):
     code, status, title = "not-found", 404, "Not found"
 
@@ -84,8 +96,16 @@ class NotAcceptableError(GuianError):
     code, status, title = "not-acceptable", 406, "Not acceptable"
 
 
+class RequestTimeoutError(GuianError):
+    code, status, title = "request-timeout", 408, "Request body too slow"
+
+
 class PayloadTooLargeError(GuianError):
     code, status, title = "payload-too-large", 413, "Payload too large"
+
+
+class URITooLongError(GuianError):
+    code, status, title = "uri-too-long", 414, "URI too long"
 
 
 class UnsupportedMediaTypeError(GuianError):
@@ -94,6 +114,10 @@ class UnsupportedMediaTypeError(GuianError):
 
 class ResultTooLargeError(GuianError):
     code, status, title = "result-too-large", 422, "Result too large"
+
+
+class UpdateTooLargeError(GuianError):
+    code, status, title = "update-too-large", 422, "Update too large"
 
 
 class RemoteServiceError(GuianError):
@@ -114,3 +138,26 @@ class QueryResourceError(GuianError):
 
 class NotReadyError(GuianError):
     code, status, title = "not-ready", 503, "Service not ready"
+
+
+class UpdateTimeoutError(GuianError):
+    code, status, title = "update-timeout", 503, "Update time limit reached"
+
+
+class WriteBusyError(GuianError):
+    code, status, title = "write-busy", 503, "Writes are busy"
+
+
+class StorageError(GuianError):
+    code, status, title = "storage-error", 503, "Storage unavailable"
+
+
+def from_code(code: str, detail: str, extra: dict[str, Any] | None = None) -> GuianError:
+    """The error of the family class with this code (GuianError itself for an unknown code)."""
+    classes: dict[str, type[GuianError]] = {}
+    pending: list[type[GuianError]] = [GuianError]
+    while pending:
+        cls = pending.pop()
+        classes.setdefault(cls.code, cls)
+        pending.extend(cls.__subclasses__())
+    return classes.get(code, GuianError)(detail, **(extra or {}))

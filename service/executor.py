@@ -390,6 +390,11 @@ class QueryExecutor:
         return self._zygote
 
     @property
+    def closed(self) -> bool:
+        """Whether close() was called (a replaced or shut-down executor)."""
+        return self._closed
+
+    @property
     def worker_pids(self) -> list[int]:
         """Process ids of the live workers (for metrics and tests)."""
         with self._cond:

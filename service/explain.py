@@ -32,7 +32,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import owlrl
 import pyoxigraph as ox
 from owlrl.AxiomaticTriples import OWLRL_Datatypes_Disjointness
 from owlrl.XsdDatatypes import OWL_RL_Datatypes
@@ -42,7 +41,7 @@ from rdflib.term import Node
 from service import names
 from service.config import Settings
 from service.errors import InvalidParameterError, NotFoundError
-from service.reasoning import REASONER_VERSION
+from service.reasoning import REASONER_VERSION, full_closure
 from service.store import Snapshot, load_snapshot
 
 log = logging.getLogger("guian_kg.explain")
@@ -385,11 +384,11 @@ class Explanation:
             "premises": [premise.to_json(root=False) for premise in self.premises],
             "sources": [source.to_json() for source in self.sources],
             "truncated": self.truncated,
+            "height": self.height,
         }
         if self.truncated:
             body["limit"] = self.limit
         if root:
-            body["height"] = self.height
             body["nodes"] = self.nodes
             body["alternatives"] = [alt.to_json(root=False) for alt in self.alternatives]
             body["stated"] = [node.to_json(root=False) for node in self.stated]
@@ -687,7 +686,7 @@ class Explainer:
             return self._describe_bnode(term)
         best: dict[int, str] = {}
         for rank, prop in enumerate((SKOS_PREF_LABEL, RDFS.label)):
-            for value in self.closure.objects(term, prop):
+            for value in _sorted(self.closure.objects(term, prop)):
                 if isinstance(value, Literal):
                     score = 0 if value.language == lang else (2 if value.language else 1)
                     best.setdefault(score * 2 + rank, str(value))
@@ -939,14 +938,14 @@ class Explainer:
 
     # ---- the public entry points ----
 
-    def holds(self, t: Triple) -> bool:
-        """Whether the triple is asserted or entailed (in the OWL 2 RL closure)."""
-        return t in self.closure
-
     def explain(
         self, s: Node, p: Node, o: Node, max_depth: int = DEFAULT_MAX_DEPTH, max_nodes: int = DEFAULT_MAX_NODES
     ) -> Explanation | None:
-        """The explanation of (s p o), shortest derivation first; None when the triple is not entailed."""
+        """The explanation of (s p o), shortest derivation first; None when the triple is not entailed.
+
+        `max_depth` (rule steps shown below the root) and `max_nodes` (nodes of the tree) bound what is shown;
+        nodes cut by them carry `truncated` and `limit`. The search itself looks up to SEARCH_DEPTH steps deep.
+        """
         t = (s, p, o)
         if t not in self.closure:
             return None
@@ -958,6 +957,7 @@ class Explainer:
         if proof is None:
             root = self._node(_Proof(t, None))
             root.status, root.truncated, root.limit = "inferred", True, "search-limit"
+            root.summary = f"{root.text}: entailed, but no derivation was found within the search limit."
             return root
         budget = [max(1, max_nodes)]
         root = self._build(proof, max_depth, budget)
@@ -1274,12 +1274,7 @@ def _ontology_iri(explainer: Explainer, graph: str) -> str | None:
 
 def _closure(asserted: set[Triple]) -> set[Triple]:
     """The whole OWL 2 RL closure, as service.reasoning computes it but before its junk filter."""
-    from rdflib import Graph
-
-    work = Graph()
-    for t in asserted:
-        work.add(t)
-    owlrl.DeductiveClosure(owlrl.OWLRL_Semantics, axiomatic_triples=False, datatype_axioms=False).expand(work)
+    work = full_closure(asserted)
     # Literal subjects (eq-ref, dt-type2 on literals) are never premises of anything worth explaining.
     return {t for t in work if not isinstance(t[0], Literal)}
 

@@ -54,6 +54,14 @@ ALIASES: dict[str, str] = {
     "srj": "json",
     "srx": "xml",
 }
+# Which formats can carry each query form's result; the first is the default for `*/*` and no Accept.
+# ASK has no standard CSV/TSV form (and the engines disagree on one), so it gets the two standard ones.
+FORM_FORMATS: dict[str, tuple[Format, ...]] = {
+    "select": tuple(f for f in FORMATS if f.kind == "results"),
+    "ask": (BY_KEY["json"], BY_KEY["xml"]),
+    "construct": tuple(f for f in FORMATS if f.kind == "graph"),
+    "describe": tuple(f for f in FORMATS if f.kind == "graph"),
+}
 DEFAULT_RESULTS = BY_KEY["json"]
 DEFAULT_GRAPH = BY_KEY["ttl"]
 

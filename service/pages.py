@@ -73,9 +73,13 @@ def prefixes(base_iri: str) -> dict[str, str]:
     }
 
 
+EDITOR_PREFIXES = ("gk", "id", "org", "skos", "prov", "rdfs", "xsd")
+
+
 def prefix_block(base_iri: str) -> str:
-    """SPARQL PREFIX declarations of every known vocabulary, one per line."""
-    return "".join(f"PREFIX {p}: <{ns}>\n" for p, ns in prefixes(base_iri).items())
+    """The PREFIX declarations the query editor starts with, one per line."""
+    known = prefixes(base_iri)
+    return "".join(f"PREFIX {p}: <{known[p]}>\n" for p in EDITOR_PREFIXES)
 
 
 def compact(iri: str, base_iri: str) -> str:
@@ -139,6 +143,8 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "nav_graph": "Pictures",
         "nav_ontology": "Ontology",
         "nav_shapes": "SHACL shapes",
+        "endpoint": "SPARQL endpoint (service description)",
+        "api": "Named-query API",
         "language": "Language",
         "skip": "Skip to content",
         "editor": "SPARQL query",
@@ -197,6 +203,8 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "nav_graph": "图示",
         "nav_ontology": "本体",
         "nav_shapes": "SHACL 约束",
+        "endpoint": "SPARQL 端点（服务描述）",
+        "api": "命名查询接口",
         "language": "语言",
         "skip": "跳到正文",
         "editor": "SPARQL 查询",
@@ -392,9 +400,13 @@ DESCRIBE_QUERY = (
 )
 
 
+def _bind(template: str, iri: str) -> str:
+    return template.replace("{about}", about(iri))
+
+
 def describe_query(iri: str) -> str:
     """The CONSTRUCT query behind a resource's RDF representations."""
-    return DESCRIBE_QUERY.replace("{about}", about(iri))
+    return _bind(DESCRIBE_QUERY, iri)
 
 
 def _property_order(iri: str, label: str) -> tuple[int, str]:
@@ -408,15 +420,15 @@ def resource_page(select: Select, iri: str, lang: str, base_iri: str) -> dict[st
     graph(s) it is stated in and their source quotes (from the provenance graph).
     """
     inferred_graph = names.rebase(names.INFERRED_GRAPH, base_iri)
-    statements = select(_statements_query(base_iri).replace("{about}", about(iri)), True)
-    incoming = select(INCOMING_QUERY.replace("{about}", about(iri)), True)
-    contents = select(CONTENTS_QUERY.replace("{about}", about(iri)), False)
+    statements = select(_bind(_statements_query(base_iri), iri), True)
+    incoming = select(_bind(INCOMING_QUERY, iri), True)
+    contents = select(_bind(CONTENTS_QUERY, iri), False)
     if not (statements or incoming or contents):
         return None
 
     wanted = {iri}
     for row in statements:
-        wanted.add(row["p"]["value"])
+        wanted.update((row["p"]["value"], row["g"]["value"]))
         if row["o"]["type"] == "uri":
             wanted.add(row["o"]["value"])
     for row in incoming:
@@ -484,16 +496,22 @@ def resource_page(select: Select, iri: str, lang: str, base_iri: str) -> dict[st
             ),
             key=lambda r: (r["property"]["text"], r["subject"]["text"], r["inferred"]),
         ),
-        "contents": [
-            {
-                "subject": labeller.value(row["s"]),
-                "property": labeller.link(row["p"]["value"]),
-                "object": labeller.value(row["o"]),
-            }
-            for row in contents
-        ],
+        "contents": sorted(
+            (
+                {
+                    "subject": labeller.value(row["s"]),
+                    "property": labeller.link(row["p"]["value"]),
+                    "object": labeller.value(row["o"]),
+                }
+                for row in contents
+            ),
+            key=lambda r: (
+                r["subject"]["text"],
+                _property_order(r["property"]["iri"], r["property"]["text"]),
+                r["object"]["text"],
+            ),
+        ),
         "sources": list(sources.values()),
-        "inferred_count": sum(1 for prop in properties.values() for v in prop["values"] if v["inferred"]),
     }
 
 
@@ -508,6 +526,12 @@ def _notation_key(notation: str | None, label: str) -> tuple[int, float, str]:
     if notation and re.fullmatch(r"\d+(\.\d+)?", notation):
         return (0, float(notation), label)
     return (1, 0.0, label)
+
+
+def _other_language_label(labeller: Labeller, iri: str) -> str:
+    """The label of `iri` in the language the page is not in (shown small, beside the main one)."""
+    other = next(code for code in LANGUAGES if code != labeller.lang)
+    return pick_label([lbl for lbl in labeller.labels.get(iri, []) if lbl[1].startswith(other)], other) or ""
 
 
 def organisation_picture(select: Select, lang: str, base_iri: str) -> str:
@@ -535,18 +559,16 @@ def organisation_picture(select: Select, lang: str, base_iri: str) -> str:
             sections.add(x)
     everyone = set(parent) | set(parent.values())
     labeller = Labeller(lang, base_iri, fetch_labels(select, everyone | set(duty.values())))
-    other = next(code for code in LANGUAGES if code != lang)
     roots = everyone - set(parent)
 
     def node(iri: str) -> Node:
-        labels = labeller.labels.get(iri, [])
         kind = "section" if iri in sections else "committee" if iri in roots else "unit"
         return Node(
             key=iri,
             label=labeller.name(iri),
             kind=kind,
             href=local_href(iri, base_iri),
-            sublabel=pick_label([lbl for lbl in labels if lbl[1].startswith(other)], other) or "",
+            sublabel=_other_language_label(labeller, iri),
             note=labeller.name(duty[iri]) if iri in duty else "",
         )
 
@@ -623,10 +645,6 @@ def network_picture(select: Select, lang: str, base_iri: str, project: Project |
     everything = set(domains) | {d for ds in domains.values() for d in ds} | set(mechanisms) | touched
     labeller = Labeller(lang, base_iri, fetch_labels(select, everything))
     ring_order = sorted(domains, key=lambda s: _notation_key(notation.get(s), labeller.name(s)))
-    other = next(code for code in LANGUAGES if code != lang)
-
-    def short(iri: str) -> str:
-        return pick_label([lbl for lbl in labeller.labels.get(iri, []) if lbl[1].startswith("zh")], "zh") or ""
 
     ring = [
         Node(
@@ -635,7 +653,7 @@ def network_picture(select: Select, lang: str, base_iri: str, project: Project |
             kind="section",
             href=local_href(s, base_iri),
             sublabel=labeller.name(s),
-            note=short(s) if lang != "zh" else pick_label(labeller.labels.get(s, []), other) or "",
+            note=_other_language_label(labeller, s),
             highlight=s in cohandlers,
             marks=("stated",) if s in stated else (),
         )
@@ -719,7 +737,14 @@ def _pylode_html(stamp: tuple[str, float, str, str]) -> str | None:
         graph = Graph().parse(data=_rebased_text(Path(path).name, base_iri), format="turtle")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ResourceWarning)  # pyLODE 3.3 reads its CSS without closing the file
-            return OntPub(ontology=one_language(graph, lang)).make_html()
+            publication = OntPub(ontology=one_language(graph, lang))
+            # Our terms are anchored by local name in every language, as resource pages link them (/ontology#X);
+            # pyLODE would otherwise derive anchors from the (language-dependent) labels.
+            namespace = names.rebase(names.GK, base_iri)
+            publication.fids.update(
+                {str(s): str(s)[len(namespace) :] for s in set(graph.subjects()) if str(s).startswith(namespace)}
+            )
+            return publication.make_html()
     except Exception:  # pyLODE is a convenience: any failure of it falls back to our own page
         log.exception("pyLODE failed: /ontology uses the built-in documentation page")
         return None

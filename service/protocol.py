@@ -16,21 +16,13 @@ from service.errors import (
     PayloadTooLargeError,
     UnsupportedMediaTypeError,
 )
-from service.formats import BY_KEY, FORMATS, Format, by_key
+from service.formats import BY_KEY, FORM_FORMATS, Format, by_key
 
 FORM = "application/x-www-form-urlencoded"
 SPARQL_QUERY = "application/sparql-query"
 SPARQL_UPDATE = "application/sparql-update"
 PROBLEM_JSON = "application/problem+json"
 
-# Which formats can carry each query form's result; the first is the default for `*/*` and no Accept.
-# ASK has no standard CSV/TSV form (and the engines disagree on one), so it gets the two standard ones.
-FORM_FORMATS: dict[str, tuple[Format, ...]] = {
-    "select": tuple(f for f in FORMATS if f.kind == "results"),
-    "ask": (BY_KEY["json"], BY_KEY["xml"]),
-    "construct": tuple(f for f in FORMATS if f.kind == "graph"),
-    "describe": tuple(f for f in FORMATS if f.kind == "graph"),
-}
 RDF_FORMATS: tuple[Format, ...] = FORM_FORMATS["construct"]
 
 _UTF8 = {"utf-8", "utf8", "us-ascii", "ascii"}

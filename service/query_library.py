@@ -10,19 +10,22 @@ How parameter values reach a query without ever becoming query text:
 
 - A single-valued parameter is resolved to one RDF term and handed to the engine as a binding
   (`QueryJob.bindings`: variable name -> N-Triples term), which pyoxigraph applies as `substitutions=` and
-  rdflib as `initBindings`. The query text is not touched.
+  rdflib as `initBindings`. The query text is not touched. Graph-backed types (domain, section, …) resolve
+  only to IRIs found in the graph; a string becomes one escaped literal; an IRI must be absolute http(s).
 - A multi-valued parameter (`multiple=true`, e.g. the domains of an ad-hoc project) cannot be one binding:
-  pyoxigraph binds one term per variable. Its query holds exactly one `VALUES ?name { … }` block (with the
-  default values, so the file runs as-is). That block is regenerated from IRIs taken from the library's
-  vocabulary, i.e. from the graph itself, each re-checked against a strict IRI pattern. The client's text
-  is only a lookup key and is never copied into the query; only vocabulary-backed types may be multiple.
+  pyoxigraph binds one term per variable, and running once per value would lose what the rows share. Its
+  query holds exactly one `VALUES ?name { … }` block listing the default (so the file runs as-is; checked
+  against `default=` at load). Given values replace that block with IRIs taken from the library's vocabulary,
+  i.e. from the graph itself, each re-checked against a strict IRI pattern. The client's text is only a
+  lookup key and never reaches the query; only graph-backed types may be multiple.
 
-Conventions every query follows so that all engines bind alike (pyoxigraph's `substitutions=` needs the
-variable in the SELECT projection and behaves like a VALUES join on the outermost group): a parameter's
-variable is projected and occurs in a triple pattern or VALUES of the outermost group (expressions and
-subqueries then see it through the solution, whatever the engine's binding semantics); an optional
-parameter left out stays unbound, so the query answers for every value. `load_library` runs every query
-once against an empty store with its default bindings, so a broken file stops the service naming file:line.
+What the engines agree on, measured (pyoxigraph 0.5.13, rdflib 7.6): pyoxigraph binds only projected
+variables, sees a bound variable in triple patterns and in the outermost group's FILTERs, not in a BIND of a
+UNION branch or a subquery, and leaves BOUND(?param) false. So a parameter's variable is projected and occurs
+in a triple pattern, a VALUES or an outermost FILTER; "unbound means all" is `COALESCE(test, true)`. An
+optional parameter left out stays unbound. `load_library` parses every query with its default bindings
+against an empty store (never iterating, so a SERVICE is never called), so a broken file stops the service
+naming its file and line.
 """
 
 from __future__ import annotations
@@ -31,13 +34,17 @@ import functools
 import re
 import shlex
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
+from rdflib import RDF, RDFS, Graph, Literal, URIRef
+from rdflib.namespace import DCTERMS, SH
+from rdflib.term import Node
 
 from service import names
+from service.engine import parse_term
 from service.errors import ConfigError, InvalidParameterError, NotFoundError
 from service.resources import queries_dir
 
@@ -75,7 +82,7 @@ LOOKUPS: dict[str, Lookup] = {
         Lookup(
             "domain",
             "?term skos:inScheme <https://w3id.org/guian-kg/id/domain-scheme> .",
-            "a work domain: IRI, slug (land-management), zh/en label (土地管理, Land management) or a slug's unique prefix",
+            "a work domain: IRI, slug (land-management), zh/en label (土地管理, Land management) or unique slug prefix",
         ),
         Lookup("section", "?term a gk:SecretarialSection .", "a section: number 1-9, IRI or label (秘书六科)"),
         Lookup("project", "?term a/rdfs:subClassOf* gk:Project .", "a project: IRI, slug or label"),
@@ -252,13 +259,19 @@ class Parameter:
         """
         if not isinstance(value, str):
             raise self.invalid(f"{self.name} must be text", vocabulary)
+        if self.type == "string":  # bound exactly as given: a string is data, never a key
+            if len(value) > self.max_length:
+                raise self.invalid(f"{self.name} is longer than {self.max_length} characters", vocabulary)
+            if self.allowed and value not in self.allowed:
+                raise self.invalid(f"{self.name}={value!r} is not allowed", vocabulary)
+            return nt_literal(value)
         value = value.strip()
         if self.allowed and value not in self.allowed:
             raise self.invalid(f"{self.name}={value!r} is not allowed", vocabulary)
         if self.type == "iri":
             if not _HTTP_IRI.match(value):
                 raise self.invalid(f"{self.name} must be an absolute http(s) IRI, got {value!r}", vocabulary)
-            return f"<{value}>"
+            return f"<{names.rebase(value, base_iri)}>"  # the project's canonical IRIs name this deployment's
         if self.type == "language":
             if value.lower() not in LANGUAGES:
                 raise self.invalid(f"{self.name}={value!r} is not a supported language", vocabulary)
@@ -276,10 +289,6 @@ class Parameter:
                     vocabulary,
                 )
             return f'"{number}"^^<{XSD_INTEGER}>'
-        if self.type == "string":
-            if len(value) > self.max_length:
-                raise self.invalid(f"{self.name} is longer than {self.max_length} characters", vocabulary)
-            return nt_literal(value)
         return f"<{self.resolve_iri(value, vocabulary, base_iri)}>"
 
     def resolve_iri(self, value: str, vocabulary: Vocabulary, base_iri: str) -> str:
@@ -327,8 +336,10 @@ def nt_literal(text: str) -> str:
             escaped.append("\\n")
         elif char == "\r":
             escaped.append("\\r")
-        elif ord(char) < 0x20 or ord(char) == 0x7F or 0xD800 <= ord(char) <= 0xDFFF:
-            escaped.append(f"\\u{ord(char):04X}" if not 0xD800 <= ord(char) <= 0xDFFF else "\\uFFFD")
+        elif 0xD800 <= ord(char) <= 0xDFFF:  # a lone surrogate is no character: UTF-8 cannot carry it
+            escaped.append("\\uFFFD")
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            escaped.append(f"\\u{ord(char):04X}")
         else:
             escaped.append(char)
     return '"' + "".join(escaped) + '"'
@@ -381,6 +392,8 @@ class NamedQuery:
         bindings: list[tuple[str, str]] = []
         for param in self.parameters:
             values = [v for v in given.get(param.name, []) if not (isinstance(v, str) and v.strip() == "")]
+            if param.multiple and not values:
+                continue  # the file's own VALUES block holds the default (checked against it at load)
             if not values:
                 values = list(param.default)
             if not values:
@@ -450,6 +463,11 @@ def _fail(path: Path, line: int, message: str, column: int | None = None) -> Con
     return ConfigError(f"{where}: {message}", file=str(path), line=line)
 
 
+def _join(text: str, line: str, lang: str) -> str:
+    """Continue a text with its next header line: Chinese runs on, English takes a space."""
+    return f"{text}{'' if lang == 'zh' else ' '}{line}" if text else line
+
+
 def _parse_header(path: Path, text: str) -> _Header:
     header = _Header()
     in_header = True
@@ -468,14 +486,14 @@ def _parse_header(path: Path, text: str) -> _Header:
         parts = key.split(".")
         if parts[0] in _TEXT_KEYS and len(parts) == 2 and parts[1] in LANGUAGES:
             target = getattr(header, parts[0])
-            target[parts[1]] = (target.get(parts[1], "") + " " + value).strip()
+            target[parts[1]] = _join(target.get(parts[1], ""), value, parts[1])
         elif key == "param":
             header.params.append(_parse_param_line(path, number, value))
         elif parts[0] == "param" and len(parts) == 3 and parts[2] in LANGUAGES:
             param = next((p for p in header.params if p["name"] == parts[1]), None)
             if param is None:
                 raise _fail(path, number, f"description of undeclared parameter {parts[1]!r}")
-            param["description"][parts[2]] = (param["description"].get(parts[2], "") + " " + value).strip()
+            param["description"][parts[2]] = _join(param["description"].get(parts[2], ""), value, parts[2])
         else:
             raise _fail(path, number, f"unknown metadata key {key!r}")
     for what in _TEXT_KEYS:
@@ -546,25 +564,40 @@ def _build_parameter(path: Path, declared: dict[str, Any]) -> Parameter:
     )
 
 
+_PROLOGUE = re.compile(r"^\s*(?:PREFIX\s+[^\s:]*:\s*<[^>]*>|BASE\s*<[^>]*>)", re.IGNORECASE | re.MULTILINE)
+
+
+def _check_values_block(path: Path, raw: str, param: Parameter, vocabulary: Vocabulary) -> None:
+    """A multi-valued parameter's one VALUES block lists exactly the IRIs its `default=` names."""
+    blocks = _values_block(param.name).findall(raw)
+    if len(blocks) != 1:
+        raise _fail(path, param.line, f"multi-valued {param.name} needs exactly one 'VALUES ?{param.name} {{…}}'")
+    prologue = "\n".join(m.group(0).strip() for m in _PROLOGUE.finditer(raw))
+    try:
+        rows = ox.Store().query(f"{prologue}\nSELECT ?{param.name} WHERE {{ {blocks[0]} }}")
+        listed = [row[0].value if row[0] is not None else "UNDEF" for row in rows]
+    except SyntaxError as exc:
+        raise _fail(path, param.line, f"VALUES ?{param.name}: {exc}") from None
+    try:
+        default = [param.resolve_iri(value, vocabulary, names.DEFAULT_BASE) for value in param.default]
+    except InvalidParameterError as exc:
+        raise _fail(path, param.line, f"default: {exc.detail}") from None
+    if listed != default:
+        raise _fail(path, param.line, f"VALUES ?{param.name} lists {listed}, not the default {default}")
+
+
 def _check_run(path: Path, text: str, bindings: Sequence[tuple[str, str]], line: int = 0) -> ox.QuerySolutions:
     """Run on an empty store: syntax, and every bound variable projected (pyoxigraph substitutions need it)."""
     try:
-        substitutions = {ox.Variable(var): _term(term) for var, term in bindings}
+        substitutions = {ox.Variable(var): parse_term(term) for var, term in bindings}
         return ox.Store().query(text, substitutions=substitutions)
     except SyntaxError as exc:
         position = _SYNTAX_POSITION.search(str(exc))
         if position:
             raise _fail(path, int(position.group(1)), str(exc), int(position.group(2))) from None
         raise _fail(path, line or 1, str(exc)) from None
-    except (RuntimeError, ValueError) as exc:
+    except (RuntimeError, ValueError, InvalidParameterError) as exc:
         raise _fail(path, line or 1, f"cannot bind parameters: {exc}") from None
-
-
-def _term(nt: str) -> ox.NamedNode | ox.Literal:
-    """A pyoxigraph term from the N-Triples forms this module writes."""
-    if nt.startswith("<"):
-        return ox.NamedNode(nt[1:-1])
-    return next(iter(ox.parse(f"<x:s> <x:p> {nt} .".encode(), ox.RdfFormat.N_TRIPLES))).object
 
 
 def load_query(path: Path, vocabulary: Vocabulary, base_iri: str = names.DEFAULT_BASE) -> NamedQuery:
@@ -589,8 +622,8 @@ def load_query(path: Path, vocabulary: Vocabulary, base_iri: str = names.DEFAULT
         seen.add(param.name)
         if not re.search(r"[?$]" + re.escape(param.name) + r"\b", raw):
             raise _fail(path, param.line, f"parameter {param.name} is not used as ?{param.name} in the query")
-        if param.multiple and len(_values_block(param.name).findall(raw)) != 1:
-            raise _fail(path, param.line, f"multi-valued {param.name} needs exactly one 'VALUES ?{param.name} {{…}}'")
+        if param.multiple:
+            _check_values_block(path, raw, param, vocabulary)
     first = _check_run(path, raw, ())  # the file as written: line numbers are the file's own
     text = raw.replace("<" + names.DEFAULT_BASE, "<" + base_iri) if base_iri != names.DEFAULT_BASE else raw
     query = NamedQuery(
@@ -621,7 +654,7 @@ def load_query(path: Path, vocabulary: Vocabulary, base_iri: str = names.DEFAULT
     form, variables = _form_of(result)
     if parameters and form != "select":
         raise _fail(path, bound_line, "a query with parameters must be a SELECT (engines bind through its projection)")
-    return NamedQuery(**{**query.__dict__, "form": form, "variables": variables})
+    return replace(query, form=form, variables=variables)
 
 
 def _form_of(result: Any) -> tuple[str, tuple[str, ...]]:
@@ -635,6 +668,14 @@ def _form_of(result: Any) -> tuple[str, tuple[str, ...]]:
 def _strip_comments(text: str) -> str:
     # Good enough for our own files: '#' inside IRIs is kept by requiring whitespace or line start before it.
     return re.sub(r"(^|\s)#[^\n]*", r"\1", text)
+
+
+# SHACL-AF's classes and properties for a SPARQL query of each form, used in the service description.
+_SHACL_FORMS = {
+    "select": (SH.SPARQLSelectExecutable, SH.select),
+    "ask": (SH.SPARQLAskExecutable, SH.ask),
+    "construct": (SH.SPARQLConstructExecutable, SH.construct),
+}
 
 
 class Library:
@@ -672,6 +713,23 @@ class Library:
         """The OpenAPI 3.1 description of the REST API: one operation per query, parameters typed."""
         return openapi_document(self, base_url)
 
+    def describe(self, graph: Graph, service: Node, base_url: str) -> None:
+        """Add the named queries to a SPARQL service description: each one a `sh:SPARQLSelectExecutable`
+        (its text in `sh:select`, titles as labels) that `service` has as a part, with the OpenAPI document."""
+        root = base_url.rstrip("/")
+        graph.bind("sh", SH)
+        graph.add((service, RDFS.seeAlso, URIRef(root + "/api/openapi.json")))
+        for query in self:
+            node = URIRef(f"{root}/api/queries/{query.name}")
+            graph.add((service, DCTERMS.hasPart, node))
+            kind, text = _SHACL_FORMS.get(query.form, (SH.SPARQLConstructExecutable, SH.construct))
+            graph.add((node, RDF.type, kind))
+            graph.add((node, DCTERMS.identifier, Literal(query.name)))
+            for lang in LANGUAGES:
+                graph.add((node, RDFS.label, Literal(query.title[lang], lang=lang)))
+                graph.add((node, RDFS.comment, Literal(query.description[lang], lang=lang)))
+            graph.add((node, text, Literal(query.text)))
+
 
 def load_library(
     path: Path | None = None, *, base_iri: str = names.DEFAULT_BASE, vocabulary: Vocabulary | None = None
@@ -692,7 +750,12 @@ def load_library(
 # --- OpenAPI 3.1 -------------------------------------------------------------------------------------------
 
 _RESULT_MEDIA_TYPES = {
-    "select": ("application/sparql-results+json", "application/sparql-results+xml", "text/csv", "text/tab-separated-values"),
+    "select": (
+        "application/sparql-results+json",
+        "application/sparql-results+xml",
+        "text/csv",
+        "text/tab-separated-values",
+    ),
     "ask": ("application/sparql-results+json", "application/sparql-results+xml"),
     "construct": (
         "text/turtle",
@@ -835,7 +898,10 @@ def openapi_document(library: Library, base_url: str) -> dict[str, Any]:
                 "summary": "This OpenAPI document",
                 "tags": ["named queries"],
                 "responses": {
-                    "200": {"description": "OpenAPI 3.1", "content": {"application/json": {"schema": {"type": "object"}}}}
+                    "200": {
+                        "description": "OpenAPI 3.1",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
                 },
             }
         },

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import owlrl
@@ -47,13 +48,19 @@ def worth_keeping(s, p, o) -> bool:
     return not (p in (RDFS.subClassOf, OWL.equivalentClass) and s == OWL.Nothing)
 
 
-def materialise(asserted: Graph) -> Closure:
-    """Run the OWL 2 RL closure over `asserted` (left untouched) and return what it adds that is worth keeping."""
-    started = time.perf_counter()
+def full_closure(asserted: Iterable[tuple]) -> Graph:
+    """The whole OWL 2 RL closure of `asserted`, junk included (the explainer needs every premise)."""
     work = Graph()
     for triple in asserted:
         work.add(triple)
     owlrl.DeductiveClosure(owlrl.OWLRL_Semantics, axiomatic_triples=False, datatype_axioms=False).expand(work)
+    return work
+
+
+def materialise(asserted: Graph) -> Closure:
+    """Run the OWL 2 RL closure over `asserted` (left untouched) and return what it adds that is worth keeping."""
+    started = time.perf_counter()
+    work = full_closure(asserted)
     inferred = Graph()
     dropped = 0
     for triple in work:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import atexit
 import copy
+import logging
 import os
-from dataclasses import fields
+import shutil
+from dataclasses import fields, replace
 from pathlib import Path
 from typing import Any
 
 from service.config import SETTINGS, Settings
 from service.store import load_snapshot
+from service.writes import ephemeral_store_dir
 
 APP_FACTORY = "service.app:create_app"
+HEAD_BYTES = 64 * 1024  # largest request line + headers granian accepts
 
 
 def setting_text(value: Any) -> str | None:
@@ -69,7 +74,15 @@ def serve(settings: Settings) -> None:
     """
     from granian import Granian
     from granian.constants import Interfaces
+    from granian.http import HTTP1Settings
 
+    if settings.update_token and settings.store_dir is None:
+        # One journal for every worker process: writes without --store-dir live in a temporary folder.
+        settings = replace(settings, store_dir=ephemeral_store_dir())
+        atexit.register(shutil.rmtree, settings.store_dir, True)
+        logging.getLogger("guian_kg.serve").warning(
+            "writes are enabled without --store-dir: they live in %s until the service stops", settings.store_dir
+        )
     load_snapshot(settings)
     export_settings(settings)
     Granian(
@@ -80,5 +93,8 @@ def serve(settings: Settings) -> None:
         port=settings.port,
         workers=settings.workers,
         blocking_threads=settings.threads,
+        # Slow clients: the request head must arrive within 10 s and fit in 64 KiB (URL + headers); bodies are
+        # read within a time limit by the app (service.app._guard_request).
+        http1_settings=HTTP1Settings(header_read_timeout=10_000, max_buffer_size=HEAD_BYTES),
         log_dictconfig=logging_config(settings.log_level),
     ).serve()

@@ -1,15 +1,21 @@
-"""Builds the dataset every part shares: ontology + data + provenance graphs, and the cached inferred graph."""
+"""Builds the dataset every part shares: ontology + data + provenance graphs, and the cached inferred graph.
+
+Without a store folder the data is the shipped files'; with one (`--store-dir`) it is the store's, at its newest
+journal position (service.writes), materialised once per data version in the same cache.
+"""
 
 from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyoxigraph as ox
 from rdflib import Dataset, Graph, URIRef
 
 from service import names
@@ -17,10 +23,13 @@ from service.config import Settings
 from service.errors import ConfigError
 from service.reasoning import REASONER_VERSION, Closure, materialise
 from service.resources import graph_data_dir, ontology_dir
+from service.writes import BUILD_LOCK, DurableStore, canonical_lines, write_atomically
 
 log = logging.getLogger("guian_kg.store")
 
 ONTOLOGY_FILE = "guian-kg.ttl"
+STORE_GRAPHS = "graphs.exact"  # graph IRIs of a version built from a store, as written (never rebased)
+LAST_BUILT = "last-built.json"  # in the store folder: the newest version built, for a fast restart
 
 
 @dataclass(frozen=True)
@@ -97,8 +106,8 @@ def _write_nquads(dataset: Dataset, inferred: Graph, target: Path, base_iri: str
     os.replace(tmp.name, target)
 
 
-def load_snapshot(settings: Settings) -> Snapshot:
-    """The current data version, reasoning once per version and caching the result on disk."""
+def base_snapshot(settings: Settings) -> Snapshot:
+    """The shipped data's version (graph_data/ + ontology), reasoning once per version and caching the result."""
     base = settings.base_iri
     version = data_version(base)
     folder = settings.reasoning_cache / version
@@ -117,6 +126,115 @@ def load_snapshot(settings: Settings) -> Snapshot:
             dataset = dataset or asserted_dataset()
             listed = sorted({str(c.identifier) for c in dataset.graphs() if isinstance(c.identifier, URIRef)})
             listed = [g for g in listed if g != str(dataset.default_graph.identifier)]
-            graph_names.write_text("\n".join([*listed, names.INFERRED_GRAPH]) + "\n", encoding="utf-8")
-    graphs = tuple(names.rebase(g, base) for g in graph_names.read_text(encoding="utf-8").split())
-    return Snapshot(version, target, graphs, names.rebase(names.INFERRED_GRAPH, base), base)
+            write_atomically(graph_names, ("\n".join([*listed, names.INFERRED_GRAPH]) + "\n").encode())
+    return _snapshot_in(folder, version, base)
+
+
+def _snapshot_in(folder: Path, version: str, base: str) -> Snapshot:
+    """The snapshot cached in `folder` (built from a store: graph IRIs as written; else canonical, rebased)."""
+    exact = folder / STORE_GRAPHS
+    if exact.exists():
+        graphs = tuple(exact.read_text(encoding="utf-8").split())
+    else:
+        graphs = tuple(names.rebase(g, base) for g in (folder / "graphs.txt").read_text(encoding="utf-8").split())
+    return Snapshot(version, folder / "dataset.nq", graphs, names.rebase(names.INFERRED_GRAPH, base), base)
+
+
+def _cached(folder: Path) -> bool:
+    return (folder / "dataset.nq").exists() and ((folder / STORE_GRAPHS).exists() or (folder / "graphs.txt").exists())
+
+
+def load_snapshot(settings: Settings) -> Snapshot:
+    """The data version to serve: the shipped data's, or with a store folder the newest one already built.
+
+    With `settings.store_dir`, the store is made from the shipped data on first use. When the journal's newest
+    position has no cached closure yet, the newest built one of the same history is served (the process follows
+    up in the background: see service.writes.Follower); with none, the newest position is built here.
+    """
+    if settings.store_dir is None:
+        return base_snapshot(settings)
+    store = open_store(settings)
+    head, records, _ = store._walk(None)
+    version = store.version(head.seq, head.chain, head.manifest)
+    folder = settings.reasoning_cache / version
+    if _cached(folder):
+        return _snapshot_in(folder, version, settings.base_iri)
+    built = _last_built(store)
+    chains = {head.manifest.checkpoint_seq: head.manifest.checkpoint_chain, **{r.seq: r.chain for r in records}}
+    if built is not None and chains.get(built["seq"]) == built["chain"]:
+        folder = settings.reasoning_cache / built["version"]
+        if _cached(folder):
+            return _snapshot_in(folder, built["version"], settings.base_iri)
+    return snapshot_of(settings, build_newest(settings)["version"])
+
+
+def open_store(settings: Settings) -> DurableStore:
+    """The durable store of `settings.store_dir`, made from the shipped data (position 0) on first use.
+
+    Raises:
+        ConfigError: when the folder holds a store of another base IRI.
+    """
+    assert settings.store_dir is not None
+    store = DurableStore(settings.store_dir, REASONER_VERSION, data_version(settings.base_iri))
+    if not store.exists:
+        base = base_snapshot(settings)
+        inferred = ox.NamedNode(base.inferred_graph)
+        quads = [q for q in ox.parse(path=base.nquads, format=ox.RdfFormat.N_QUADS) if q.graph_name != inferred]
+        store.create(settings.base_iri, canonical_lines(quads), chain=base.version, initial_version=base.version)
+    manifest = store.manifest()
+    if manifest.base_iri != settings.base_iri:
+        raise ConfigError(
+            f"the store in {settings.store_dir} holds data of base IRI {manifest.base_iri}, not {settings.base_iri}"
+        )
+    return store
+
+
+def snapshot_of(settings: Settings, version: str) -> Snapshot:
+    """The snapshot of a version already built in the reasoning cache."""
+    return _snapshot_in(settings.reasoning_cache / version, version, settings.base_iri)
+
+
+def _last_built(store: DurableStore) -> dict | None:
+    try:
+        return json.loads((store.path / LAST_BUILT).read_bytes())
+    except (OSError, ValueError):
+        return None
+
+
+def build_newest(settings: Settings) -> dict:
+    """Materialise the store's newest position (one build at a time per store); its version and position."""
+    store = open_store(settings)
+    assert settings.store_dir is not None
+    with open(settings.store_dir / BUILD_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # one owlrl run at a time: the next waiter then builds the newest
+        head = store.head()
+        version = store.version(head.seq, head.chain, head.manifest)
+        folder = settings.reasoning_cache / version
+        folder.mkdir(parents=True, exist_ok=True)
+        if not _cached(folder):
+            lines, _ = store.lines_at(head.seq)
+            inferred = names.rebase(names.INFERRED_GRAPH, settings.base_iri)
+            text, graphs = _materialise_lines(lines, inferred)
+            write_atomically(folder / "dataset.nq", text.encode("utf-8"))
+            write_atomically(folder / STORE_GRAPHS, ("\n".join([*graphs, inferred]) + "\n").encode())
+            log.info("data version %s (journal position %d) cached at %s", version, head.seq, folder)
+        summary = {"version": version, "seq": head.seq, "chain": head.chain}
+        write_atomically(store.path / LAST_BUILT, json.dumps(summary).encode())
+    return summary
+
+
+def _materialise_lines(lines: set[str], inferred_graph: str) -> tuple[str, list[str]]:
+    """The N-Quads of asserted `lines` plus their OWL 2 RL closure in `inferred_graph`, and the asserted graphs."""
+    triples, graphs = [], set()
+    for line in lines:
+        cut = line.rindex(" <")  # the graph IRI ends every line (no default-graph quads in a store)
+        triples.append(line[:cut] + " .")
+        graphs.add(line[cut + 2 : line.rindex(">")])
+    union = Graph()
+    union.parse(data="\n".join(triples), format="nt")
+    closure = materialise(union)
+    inferred = closure.inferred.serialize(format="nt", encoding="utf-8").decode("utf-8")
+    tail = "".join(
+        line[: -len(" .")] + f" <{inferred_graph}> .\n" for line in inferred.split("\n") if line.endswith(" .")
+    )
+    return "".join(line + "\n" for line in sorted(lines)) + tail, sorted(graphs)

@@ -99,7 +99,7 @@ def _close_link(node: Node) -> str:
 def _svg_open(width: float, height: float, title: str, description: str, css_class: str) -> list[str]:
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="picture {css_class}" viewBox="0 0 {_num(width)} '
-        f'{_num(height)}" width="{_num(width)}" height="{_num(height)}" role="img" '
+        f'{_num(height)}" width="{_num(width)}" height="{_num(height)}" role="graphics-document" '
         f'aria-labelledby="{css_class}-title {css_class}-desc" font-family={quoteattr(FONT)}>',
         f'<title id="{css_class}-title">{escape(title)}</title>',
         f'<desc id="{css_class}-desc">{escape(description)}</desc>',
@@ -168,7 +168,7 @@ def tree_svg(nodes: Sequence[Node], parent: Mapping[str, str], title: str, descr
         )
         label_size = 13.0 if bw == leaf_w else 14.0
         lines = [(line, label_size, "600") for line in wrap(node.label, bw - 12, label_size, 2)]
-        lines += [(line, 10.5, "400") for line in wrap(node.sublabel, bw - 12, 10.5, 1)]
+        lines += [(line, 10.5, "400") for line in wrap(node.sublabel, bw - 12, 10.5, 3 - len(lines))]
         lines += [(line, 10.0, "400") for line in wrap(node.note, bw - 12, 10.0, 2)]
         top = by + (bh - sum(size * 1.3 for _, size, _ in lines)) / 2
         for text, size, weight in lines:
@@ -210,6 +210,7 @@ def network_svg(
         angle = -math.pi / 2 + (i + 0.5) * 2 * math.pi / max(len(hubs), 1)
         pos[node.key] = _polar(cx, cy, hub_r if focus else hub_r * 0.6, angle)
     outer_angle: dict[str, float] = {}
+    outer_nodes: dict[str, Node] = {}
     for key, fanned in outer.items():
         if key not in angles:
             continue
@@ -220,6 +221,7 @@ def network_svg(
                 continue  # a shared node keeps the place of the first ring node that fans it out
             offset = (j - (count - 1) / 2) * (spread / max(count, 1))
             outer_angle[node.key] = angles[key] + offset
+            outer_nodes[node.key] = node
             pos[node.key] = _polar(cx, cy, outer_r, outer_angle[node.key])
     if focus:
         pos[focus.key] = (cx, cy)
@@ -278,7 +280,7 @@ def network_svg(
         out.append(_close_link(node))
 
     for key, angle in outer_angle.items():
-        node = next(n for fanned in outer.values() for n in fanned if n.key == key)
+        node = outer_nodes[key]
         px, py = pos[key]
         degrees = math.degrees(angle)
         flip = 90 < degrees % 360 < 270
@@ -287,10 +289,10 @@ def network_svg(
         colour = COLOURS["highlight"] if node.highlight else COLOURS["domain"]
         out.append(_open_link(node))
         out.append(f'<circle cx="{_num(px)}" cy="{_num(py)}" r="5" fill="{colour}"/>')
+        weight = "700" if node.highlight else "400"
         out.append(
-            f'<text x="{_num(lx)}" y="{_num(ly)}" font-size="11" dominant-baseline="middle" '
-            f'text-anchor="{"end" if flip else "start"}" fill="{colour}"'
-            f"{' font-weight=' + chr(34) + '700' + chr(34) if node.highlight else ''} "
+            f'<text x="{_num(lx)}" y="{_num(ly)}" font-size="11" font-weight="{weight}" dominant-baseline="middle" '
+            f'text-anchor="{"end" if flip else "start"}" fill="{colour}" '
             f'transform="rotate({_num(rotation)} {_num(lx)} {_num(ly)})">{escape(fit(node.label, 165, 11))}</text>'
         )
         out.append(_close_link(node))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import socket
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -106,3 +108,28 @@ def assert_problem(response, status: int, code: str) -> dict[str, Any]:
 def _assert_problem_fixture() -> Callable[..., dict[str, Any]]:
     """`assert_problem` as a fixture, for test modules that cannot import conftest."""
     return assert_problem
+
+
+@pytest.fixture
+def listener() -> Iterator[tuple[str, list[bytes]]]:
+    """A loopback TCP listener that records every connection and drops it (proves no request was made)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.05)  # closing a socket does not wake a thread blocked in accept()
+    seen: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = server.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                seen.append(b"connection")  # before closing: the client cannot return earlier
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.getsockname()[1]}/", seen
+    stop.set()
+    thread.join(5)
+    server.close()

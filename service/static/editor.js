@@ -88,12 +88,25 @@
     return cls ? '<span class="' + cls + '">' + escapeHtml(piece) + "</span>" : escapeHtml(piece);
   }
 
+  var MIN_LINES = 10;
+  var MAX_LINES = 32;
+
   function create(textarea, highlight, onRun) {
     var errorAt = null;
+    var box = textarea.parentNode;
 
     function refresh() {
       highlight.innerHTML = render(textarea.value, errorAt);
+      fitHeight();
       syncScroll();
+    }
+    function fitHeight() {
+      // The box grows with the text (within limits), so the whole query is usually in view.
+      var style = getComputedStyle(textarea);
+      var lineHeight = parseFloat(style.lineHeight) || 21;
+      var padding = parseFloat(style.paddingTop) + parseFloat(style.paddingBottom);
+      var lines = Math.min(Math.max(textarea.value.split("\n").length + 1, MIN_LINES), MAX_LINES);
+      box.style.height = Math.ceil(lines * lineHeight + padding + 16) + "px";
     }
     function syncScroll() {
       highlight.scrollTop = textarea.scrollTop;

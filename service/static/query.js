@@ -233,7 +233,7 @@
       td.appendChild(a);
     } else if (term.type === "literal") {
       td.appendChild(element("span", { class: "literal", lang: term["xml:lang"] || null }, [term.value]));
-      if (term["xml:lang"]) td.appendChild(element("span", { class: "tag" }, ["@" + term["xml:lang"]]));
+      if (term["xml:lang"]) td.appendChild(element("span", { class: "tag" }, [" @" + term["xml:lang"]]));
     } else {
       td.appendChild(element("span", { class: "bnode" }, ["_:" + term.value]));
     }

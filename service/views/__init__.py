@@ -12,9 +12,10 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from typing import Any
 
-from flask import Response, current_app, g
+from flask import Response, current_app, g, has_request_context, request
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from service.config import Settings
@@ -24,9 +25,11 @@ from service.errors import GuianError, NotReadyError, QueryTimeoutError, ReadOnl
 from service.executor import QueryExecutor
 from service.formats import Format
 from service.store import Snapshot
+from service.writes import Follower, WriteOp, Writer
 
 EXTENSION = "guian_kg"
 query_log = logging.getLogger("guian_kg.query")
+audit_log = logging.getLogger("guian_kg.audit")
 
 
 class Metrics:
@@ -62,21 +65,70 @@ class QueryRecord:
     status: int = 200
 
 
-@dataclass
 class ServiceState:
-    """Everything a request needs: settings, the data snapshot, the query executor, metrics."""
+    """Everything a request needs: settings, the data snapshot, the query executor, metrics, the writer.
 
-    settings: Settings
-    snapshot: Snapshot | None = None
-    executor: QueryExecutor | None = None
-    metrics: Metrics = field(default_factory=Metrics)
-    _stats: DatasetStats | None = None
-    _stats_lock: threading.Lock = field(default_factory=threading.Lock)
+    The snapshot and the executor are replaced together (`swap`) when a new data version is built; a request
+    keeps the pair it first looked at, so one response never mixes two versions.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        snapshot: Snapshot | None = None,
+        executor: QueryExecutor | None = None,
+        writer: Writer | None = None,
+        follower: Follower | None = None,
+    ) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.follower = follower
+        self.metrics = Metrics()
+        self._data: tuple[Snapshot | None, QueryExecutor | None] = (snapshot, executor)
+        self._stats: dict[str, DatasetStats] = {}
+        self._stats_lock = threading.Lock()
+
+    def _pinned(self) -> tuple[Snapshot | None, QueryExecutor | None]:
+        if not has_request_context():
+            return self._data
+        if "guian_kg_data" not in g:
+            g.guian_kg_data = self._data
+        return g.guian_kg_data
+
+    @property
+    def snapshot(self) -> Snapshot | None:
+        return self._pinned()[0]
+
+    @snapshot.setter
+    def snapshot(self, value: Snapshot | None) -> None:
+        self._data = (value, self._data[1])
+
+    @property
+    def executor(self) -> QueryExecutor | None:
+        return self._pinned()[1]
+
+    @executor.setter
+    def executor(self, value: QueryExecutor | None) -> None:
+        self._data = (self._data[0], value)
+
+    def swap(self, snapshot: Snapshot, executor: QueryExecutor) -> QueryExecutor | None:
+        """Serve a new data version from the next request on; returns the executor it replaces."""
+        old = self._data[1]
+        self._data = (snapshot, executor)  # one assignment: no request can see half of it
+        with self._stats_lock:
+            self._stats = {k: v for k, v in self._stats.items() if k == snapshot.version}
+        return old
+
+    def follow(self) -> None:
+        """Notice a newer journal position (a stat) and have it built in the background."""
+        if self.follower is not None:
+            self.follower.poll()
 
     @property
     def ready(self) -> bool:
         """Whether the snapshot and the executor are loaded."""
-        return self.snapshot is not None and self.executor is not None
+        snapshot, executor = self._pinned()
+        return snapshot is not None and executor is not None
 
     @property
     def engine_name(self) -> str:
@@ -132,15 +184,16 @@ class ServiceState:
 
     def stats(self) -> DatasetStats:
         """The dataset statistics, computed once per data version and engine and cached next to the snapshot."""
-        with self._stats_lock:
-            if self._stats is None:
-                self._stats = self._cached_stats()
-            return self._stats
-
-    def _cached_stats(self) -> DatasetStats:
-        if self.snapshot is None:
+        snapshot = self.snapshot
+        if snapshot is None:
             raise NotReadyError("the data snapshot is not loaded")
-        path = self.snapshot.nquads.parent / f"stats-{self.engine_name}.json"
+        with self._stats_lock:
+            if snapshot.version not in self._stats:
+                self._stats[snapshot.version] = self._cached_stats(snapshot)
+            return self._stats[snapshot.version]
+
+    def _cached_stats(self, snapshot: Snapshot) -> DatasetStats:
+        path = snapshot.nquads.parent / f"stats-{self.engine_name}.json"
         try:
             raw = json.loads(path.read_text(encoding="utf-8"))
             return DatasetStats(**{k: tuple(map(tuple, v)) if isinstance(v, list) else v for k, v in raw.items()})
@@ -168,9 +221,62 @@ def require_write_token(settings: Settings, authorization: str | None) -> None:
     if not settings.update_token:
         raise ReadOnlyError("this service is read-only: no update token is configured")
     scheme, _, presented = (authorization or "").partition(" ")
-    expected = settings.update_token.encode("utf-8")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(presented.strip().encode("utf-8"), expected):
+    # Digests of equal length: the comparison takes the same time whatever the presented token's length.
+    expected = hashlib.sha256(settings.update_token.encode("utf-8")).digest()
+    given = hashlib.sha256(presented.strip().encode("utf-8", "replace")).digest()
+    if not hmac.compare_digest(given, expected) or scheme.lower() != "bearer":
         raise UnauthorizedError("send the update token as 'Authorization: Bearer <token>'")
+
+
+def _who() -> dict[str, Any]:
+    """Who sent the current request, as far as the audit log can tell (one token is shared by all writers)."""
+    return {
+        "remote": request.remote_addr,
+        "request_id": g.get("request_id"),
+        "agent": request.headers.get("User-Agent", "")[:120],
+    }
+
+
+def authorize_write() -> None:
+    """Let the current request write only with the token (see `require_write_token`); refusals are audited."""
+    try:
+        require_write_token(state().settings, request.headers.get("Authorization"))
+    except GuianError as exc:
+        audit_log.info(json.dumps({"event": "write-refused", "who": _who(), "status": exc.status, "code": exc.code}))
+        raise
+
+
+def apply_write(op: WriteOp) -> Response:
+    """Apply a write for the current request and answer with its receipt; one audit line whatever happens.
+
+    Raises:
+        GuianError: whatever the writer raised (nothing was applied).
+    """
+    st = state()
+    if st.writer is None:
+        raise ReadOnlyError("this service is read-only: no update token is configured")
+    line: dict[str, Any] = {"event": "write", "who": _who(), **op.summary()}
+    try:
+        receipt = st.writer.apply(op, _who())
+    except GuianError as exc:
+        audit_log.info(json.dumps({**line, "status": exc.status, "code": exc.code}, ensure_ascii=False))
+        raise
+    except Exception:
+        audit_log.info(json.dumps({**line, "status": 500}, ensure_ascii=False))
+        raise
+    status = 201 if receipt.created else 200
+    result = {
+        "seq": receipt.seq,
+        "data_version": receipt.data_version,
+        "deleted": receipt.deleted,
+        "inserted": receipt.inserted,
+        "changed": receipt.changed,
+    }
+    audit_log.info(json.dumps({**line, "status": status, **result}, ensure_ascii=False))
+    st.follow()
+    response = Response(json.dumps(result), status=status, content_type="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 def rdf_response(body: bytes, fmt: Format, etag: str) -> Response:

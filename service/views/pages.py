@@ -15,7 +15,7 @@ from service.errors import NotAcceptableError, NotFoundError
 from service.formats import Format, by_media_type
 from service.protocol import RDF_FORMATS, best_media_type, choose_format
 from service.query_library import load_library
-from service.views import rdf_response, state
+from service.views import not_modified, rdf_response, state
 
 bp = Blueprint("pages", __name__, template_folder="../templates", static_folder="../static", static_url_path="/static")
 
@@ -99,15 +99,18 @@ def _negotiate() -> Format | None:
     return None if media_type == HTML else by_media_type(media_type)
 
 
-def _construct(query: str, fmt: Format, etag: str, infer: bool) -> Response:
-    """A CONSTRUCT run through the executor, answered in `fmt`; 404 when it yields nothing."""
+def _construct(query: str, fmt: Format, name: str, infer: bool) -> Response:
+    """A CONSTRUCT run through the executor, answered in `fmt` (304 when the client has it; 404 when empty)."""
     st = state()
+    etag = f"{st.snapshot.version}-{fmt.key}-{'i' if infer else 'a'}-{name}"
+    if request.if_none_match.contains(etag):
+        return not_modified(etag)
     outcome = st.run(
         QueryJob(query, fmt.key, infer=infer, max_rows=st.settings.max_result_rows), st.settings.query_timeout
     )
     if not outcome.rows:
         raise NotFoundError(f"the dataset says nothing about {request.path}")
-    response = rdf_response(outcome.body, fmt, f"{st.snapshot.version}-{fmt.key}-{etag}")
+    response = rdf_response(outcome.body, fmt, etag)
     response.headers["Link"] = f'<{request.base_url}>; rel="alternate"; type="text/html"'
     return response
 

@@ -6,7 +6,7 @@ from flask import Blueprint, Response, request, url_for
 
 from service.describe import serialize, service_description
 from service.engine import QueryJob
-from service.errors import BadRequestError, NotImplementedYetError
+from service.errors import BadRequestError
 from service.protocol import (
     FORM_FORMATS,
     RDF_FORMATS,
@@ -18,7 +18,8 @@ from service.protocol import (
     read_body,
 )
 from service.query_text import check_query
-from service.views import not_modified, rdf_response, require_write_token, state
+from service.views import apply_write, authorize_write, not_modified, rdf_response, state
+from service.writes import WriteOp, check_update
 
 bp = Blueprint("sparql", __name__)
 
@@ -37,7 +38,7 @@ def sparql() -> Response:
     """Answer a query; without one (GET), describe the service."""
     parsed = _parse_request()
     if parsed.update is not None:
-        return _update()
+        return _update(parsed)
     if parsed.query is None:
         if request.method == "POST":
             raise BadRequestError("no query: send it as query=… (form) or as an application/sparql-query body")
@@ -86,16 +87,18 @@ def _service_description(parsed: SparqlRequest) -> Response:
     return rdf_response(serialize(graph, fmt), fmt, etag)
 
 
-def _update() -> Response:
-    require_write_token(state().settings, request.headers.get("Authorization"))
-    raise NotImplementedYetError("SPARQL Update is not implemented yet; the dataset is read-only for now")
+def _update(parsed: SparqlRequest) -> Response:
+    """Apply a SPARQL 1.1 Update (checked for LOAD, SERVICE and nesting; USING graphs written in)."""
+    authorize_write()
+    text = check_update(parsed.update or "", parsed.using_graph_uris, parsed.using_named_graph_uris)
+    return apply_write(WriteOp("update", text=text, base_iri=request.base_url))
 
 
 @bp.route("/update", methods=["POST"])
 def update() -> Response:
     """SPARQL 1.1 Update: refused unless the bearer token is configured and presented."""
-    require_write_token(state().settings, request.headers.get("Authorization"))
+    authorize_write()
     parsed = _parse_request()
     if parsed.update is None:
         raise BadRequestError("no update: send it as update=… (form) or as an application/sparql-update body")
-    return _update()
+    return _update(parsed)

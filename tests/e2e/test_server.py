@@ -2,17 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
 import requests
@@ -23,7 +15,6 @@ from service import names
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[2]
 QUERY_TIMEOUT = 2.0
 PREFIXES = f"PREFIX gk: <{names.GK}>\n"
 SECTIONS = PREFIXES + "SELECT ?s WHERE { ?s a gk:SecretarialSection } ORDER BY ?s"
@@ -31,64 +22,10 @@ CONSTRUCT_SECTIONS = PREFIXES + "CONSTRUCT { ?s a gk:SecretarialSection } WHERE 
 CROSS_PRODUCT = "SELECT (COUNT(*) AS ?n) WHERE { ?a ?b ?c . ?d ?e ?f . ?g ?h ?i }"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the server and everything it started (its own process group), by id."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-
-
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of a freshly started server; the server is killed afterwards, even on failure."""
-    port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GUIAN_KG_")}
-    command = [
-        sys.executable,
-        "-m",
-        "service.cli",
-        "serve",
-        "--host=127.0.0.1",
-        f"--port={port}",
-        "--workers=1",
-        "--threads=8",
-        "--query-workers=3",
-        f"--query-timeout={QUERY_TIMEOUT}",
-        f"--cache-dir={tmp_path_factory.mktemp('cache')}",
-    ]
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready in 120 s:\n{log.read_text(errors='replace')[-4000:]}")
-            time.sleep(0.25)
-        yield base
-    finally:
-        _stop(process)
+def server(start_server) -> str:
+    """The base URL of a freshly started server (tests/e2e/conftest.py), stopped after the module."""
+    return start_server(query_timeout=QUERY_TIMEOUT).base
 
 
 def _wrapper(server: str, query: str, fmt: str) -> SPARQLWrapper:

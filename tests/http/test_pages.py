@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import socket
 import sys
 import xml.etree.ElementTree as ET
 
@@ -61,6 +62,11 @@ def test_language_choice_order() -> None:
 )
 def test_malformed_paths_name_nothing(kind: str, slug: str) -> None:
     assert pages.resource_iri(names.DEFAULT_BASE, kind, slug) is None
+
+
+def test_every_ui_text_exists_in_both_languages() -> None:
+    assert set(pages.UI_TEXT["en"]) == set(pages.UI_TEXT["zh"])
+    assert set(pages.UI_TEXT) == set(pages.LANGUAGES)
 
 
 def test_local_links() -> None:
@@ -250,6 +256,30 @@ def test_ontology_docs_and_rdf(client) -> None:
     assert response.mimetype == "text/turtle"
     graph = Graph().parse(data=response.get_data(as_text=True), format="turtle")
     assert (URIRef(names.GK + "coHandledBy"), None, None) in graph
+
+
+def test_pylode_reaches_no_network(monkeypatch) -> None:
+    pytest.importorskip("pylode")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"pyLODE tried to reach the network: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    pages._pylode_html.cache_clear()
+    try:
+        html = pages.ontology_html(names.DEFAULT_BASE, "zh")
+    finally:
+        pages._pylode_html.cache_clear()
+    assert html is not None and 'id="coHandledBy"' in html
+
+
+def test_resource_rdf_is_cached_by_etag(client) -> None:
+    first = client.get("/id/section/6", headers={"Accept": "text/turtle"})
+    again = client.get("/id/section/6", headers={"Accept": "text/turtle", "If-None-Match": first.headers["ETag"]})
+    assert again.status_code == 304
+    other = client.get("/id/section/6?infer=false", headers={"Accept": "text/turtle"})
+    assert other.headers["ETag"] != first.headers["ETag"]
 
 
 def test_ontology_docs_without_pylode(client, monkeypatch) -> None:

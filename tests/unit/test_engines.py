@@ -5,9 +5,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import socket
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -72,30 +69,6 @@ def engines(snapshot: Snapshot) -> dict[str, Engine]:
 def engine(request: pytest.FixtureRequest, engines: dict[str, Engine]) -> Engine:
     return engines[request.param]
 
-
-@pytest.fixture
-def listener() -> Iterator[tuple[str, list[bytes]]]:
-    """A loopback TCP listener that records every connection (and its first bytes) and drops it."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.05)  # closing a socket does not wake a thread blocked in accept()
-    seen: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                seen.append(b"connection")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}/", seen
-    stop.set()
-    thread.join(5)
-    server.close()
 
 
 def _key(term: dict | None) -> str | None:

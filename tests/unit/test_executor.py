@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -55,30 +54,6 @@ def executor(snapshot: Snapshot) -> Iterator[QueryExecutor]:
     with QueryExecutor(settings(), engine_for, snapshot) as pool:
         yield pool
 
-
-@pytest.fixture
-def listener() -> Iterator[tuple[str, list[bytes]]]:
-    """A loopback TCP listener that records every connection and drops it."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.05)  # closing a socket does not wake a thread blocked in accept()
-    seen: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                seen.append(b"connection")
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}/", seen
-    stop.set()
-    thread.join(5)
-    server.close()
 
 
 def gone(pid: int, within: float = 5.0) -> bool:

@@ -12,9 +12,11 @@ from rdflib import OWL, RDF, RDFS, BNode, Literal, URIRef
 from service import explain as explain_module
 from service import names
 from service.config import load_settings
+from service.engine import QueryJob, engine_for
 from service.errors import InvalidParameterError
 from service.explain import Explainer, explain_cli, explainer_for, parse_term, read_quads
-from service.resources import source_document
+from service.query_library import load_query, load_vocabulary
+from service.resources import queries_dir, source_document
 from service.store import asserted_dataset, load_snapshot, reason, union_graph
 
 GK = names.GK
@@ -230,6 +232,26 @@ def test_cli_says_when_not_entailed(settings, capsys):
     code = explain_cli("project/major-industrial-project", "coHandledBy", "section/1", settings)
     assert code == 1
     assert "not entailed" in capsys.readouterr().err
+
+
+def test_named_query_is_the_explanation_as_a_table(settings, explainer, source_text):
+    """queries/explain-co-handling.rq gives, per inferred co-handling section, the domains and both quotes."""
+    snapshot = load_snapshot(settings)
+    named = load_query(queries_dir() / "explain-co-handling.rq", load_vocabulary(), snapshot.base_iri)
+    outcome = engine_for(settings, snapshot).execute(QueryJob(named.text, "json", bindings=named.bind({})))
+    rows = json.loads(outcome.body)["results"]["bindings"]
+    sections = {row["section"]["value"] for row in rows}
+    inferred = {str(o) for (s, p, o) in explainer.inferred if s == PROJECT and p == CO_HANDLED_BY}
+    assert sections == inferred and str(section(6)) in sections
+    for row in rows:
+        assert row["handleQuote"]["value"] in source_text
+        assert row["touch"]["value"] == ("stated" if "touchQuote" in row else "inferred")
+        if "touchQuote" in row:
+            assert row["touchQuote"]["value"] in source_text
+        assert row["explanation"]["value"].startswith("/api/explain?s=")
+    six = [row for row in rows if row["section"]["value"] == str(section(6))]
+    assert {row["domain"]["value"].rsplit("/", 1)[1] for row in six} == {"land-management"}
+    assert {row["stated"]["value"] for row in six} == {"false"}
 
 
 # ---------------------------------------------------------------------------------------------------------------

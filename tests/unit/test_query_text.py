@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
-import threading
-from collections.abc import Iterator
 
 import pyoxigraph as ox
 import pytest
@@ -171,30 +168,6 @@ def test_dataset_clause() -> None:
 
 # -- differential: whatever makes pyoxigraph open a connection, check_query must refuse ---------------------
 
-
-@pytest.fixture
-def listener() -> Iterator[tuple[str, list[bytes]]]:
-    """A loopback TCP listener that records and drops every connection."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(0.05)  # closing a socket does not wake a thread blocked in accept()
-    seen: list[bytes] = []
-    stop = threading.Event()
-
-    def serve() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except TimeoutError:
-                continue
-            with conn:
-                seen.append(b"connection")  # before closing: the client cannot return earlier
-
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.getsockname()[1]}/", seen
-    stop.set()
-    thread.join(5)
-    server.close()
 
 
 # Slots of a SERVICE call, each with spellings that lexers get wrong: pyoxigraph decides what is a call.

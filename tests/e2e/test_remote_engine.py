@@ -1,0 +1,290 @@
+"""The remote engine over a real `oxigraph serve` process loaded by `guian-kg push`.
+
+The HTTP protocol suites (tests/http/test_protocol.py, tests/http/test_w3c_protocol.py) are collected here a
+second time, their `app`/`make_app`/`engine` fixtures pointed at `--engine remote`; every named query runs on the
+remote engine and must answer what the embedded engine answers. `guian-kg push` itself is tested on both of its
+protocols, its batching (blank nodes never split), its resume and its idempotence.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from flask import Flask
+from rdflib import Graph, URIRef
+from SPARQLWrapper import JSON, SPARQLWrapper
+
+from service import names
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SUITES = (ROOT / "tests" / "http" / "test_protocol.py", ROOT / "tests" / "http" / "test_w3c_protocol.py")
+STORE_TIMEOUT_S = 5  # Oxigraph's own query limit: a query we gave up on does not keep the store busy
+# Named queries Virtuoso 7.2.5 answers otherwise (its deviations, measured): it writes xsd:boolean true as "1" and
+# types EXISTS/BOUND results xsd:integer (collaboration-mechanisms, stated-vs-inferred, explain-co-handling), and
+# its transitive paths under FILTER NOT EXISTS keep non-nearest matches (co-handling-sections, project-co-handling).
+VIRTUOSO_DEVIATIONS = frozenset(
+    {
+        "collaboration-mechanisms",
+        "stated-vs-inferred",
+        "explain-co-handling",
+        "co-handling-sections",
+        "project-co-handling",
+    }
+)
+COUNT_PER_GRAPH = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"
+
+
+def _collect(path: Path) -> dict[str, Any]:
+    """The test functions of a suite, under names unique to this module."""
+    spec = importlib.util.spec_from_file_location(f"remote_suite_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    prefix = path.stem.removeprefix("test_")
+    return {f"test_{prefix}__{n[5:]}": f for n, f in vars(module).items() if n.startswith("test_") and callable(f)}
+
+
+for _suite in SUITES:
+    globals().update(_collect(_suite))
+
+
+def push(endpoint: str, cache: Path, *flags: str) -> subprocess.CompletedProcess:
+    """Run `guian-kg push --endpoint …` as a user would."""
+    command = [sys.executable, "-m", "service.cli", "push", f"--endpoint={endpoint}", f"--cache-dir={cache}", *flags]
+    return subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def counts(query_url: str) -> dict[str, int]:
+    """Triples per named graph of a store."""
+    response = requests.post(
+        query_url, data={"query": COUNT_PER_GRAPH}, headers={"Accept": "application/sparql-results+json"}, timeout=30
+    )
+    assert response.status_code == 200, response.text
+    return {row["g"]["value"]: int(row["n"]["value"]) for row in response.json()["results"]["bindings"]}
+
+
+def expected_counts(nquads: Path) -> dict[str, int]:
+    """Triples per named graph of a snapshot."""
+    import pyoxigraph as ox
+
+    return dict(Counter(q.graph_name.value for q in ox.parse(path=nquads, format=ox.RdfFormat.N_QUADS)))
+
+
+@pytest.fixture(scope="module")
+def snapshot(e2e_cache: Path):
+    """The snapshot every push of this module sends (reasoned once, in the shared e2e cache)."""
+    from service.config import load_settings
+    from service.store import load_snapshot
+
+    return load_snapshot(load_settings({"cache_dir": str(e2e_cache)}, environ={}))
+
+
+@pytest.fixture(scope="module")
+def store(start_oxigraph, e2e_cache: Path, snapshot):
+    """An Oxigraph server (union default graph on) loaded through `guian-kg push` (SPARQL Update)."""
+    peer = start_oxigraph(union_default_graph=True, timeout_s=STORE_TIMEOUT_S)
+    done = push(peer.update, e2e_cache, "--batch-size=500")
+    assert done.returncode == 0, done.stderr
+    assert "push: 100%" in done.stderr and "pushed" in done.stdout
+    assert counts(peer.query) == expected_counts(snapshot.nquads)
+    return peer
+
+
+@pytest.fixture(scope="module")
+def remote_settings(store, e2e_cache: Path) -> dict[str, Any]:
+    return {"engine": "remote", "remote_query": store.query, "cache_dir": str(e2e_cache)}
+
+
+@pytest.fixture
+def engine() -> str:
+    """The protocol suites' engine: remote."""
+    return "remote"
+
+
+@pytest.fixture(scope="module")
+def _remote_app(remote_settings: dict[str, Any]) -> Iterator[Flask]:
+    from service.app import create_app
+
+    app = create_app(remote_settings)
+    yield app
+    app.extensions["guian_kg"].executor.close()
+
+
+@pytest.fixture
+def app(_remote_app: Flask) -> Flask:
+    """The protocol suites' shared app, on the remote engine."""
+    return _remote_app
+
+
+@pytest.fixture
+def make_app(remote_settings: dict[str, Any]) -> Iterator[Callable[..., Flask]]:
+    """The protocol suites' app factory, on the remote engine."""
+    from service.app import create_app
+
+    built: list[Flask] = []
+
+    def build(**overrides: Any) -> Flask:
+        app = create_app({**remote_settings, **overrides})
+        built.append(app)
+        return app
+
+    yield build
+    for app in built:
+        executor = app.extensions["guian_kg"].executor
+        if executor is not None:
+            executor.close()
+
+
+# --- push -----------------------------------------------------------------------------------------------------
+
+
+def test_push_through_the_graph_store_protocol_resumes_and_replaces(start_oxigraph, e2e_cache, snapshot, tmp_path):
+    from service.push import plan, progress_file
+
+    peer = start_oxigraph()  # no union default graph: the engine must list the graphs itself
+    first = push(peer.store, e2e_cache, "--batch-size=40")
+    assert first.returncode == 0, first.stderr
+    assert "(gsp)" in first.stdout
+    expected = expected_counts(snapshot.nquads)
+    assert counts(peer.query) == expected
+    # Blank nodes never span two batches (the inferred graph shares some with the ontology's graph).
+    batches, _ = plan(snapshot, 40)
+    where: dict[str, set[int]] = {}
+    for number, batch in enumerate(batches):
+        for word in " ".join(line for _, line in batch.quads).split():
+            if word.startswith("_:"):
+                where.setdefault(word, set()).add(number)
+    assert where and all(len(found) == 1 for found in where.values())
+    # Lose the second half of what the progress file says was sent, then resume: only that half is sent again.
+    record = progress_file(snapshot, peer.store)
+    progress = json.loads(record.read_text())
+    keep = sorted(progress["done"])[: len(progress["done"]) // 2]
+    record.write_text(json.dumps({**progress, "done": keep}))
+    resumed = push(peer.store, e2e_cache, "--batch-size=40", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{len(keep)} already there" in resumed.stdout
+    assert counts(peer.query) == expected  # nothing doubled, blank-node triples included
+    again = push(peer.store, e2e_cache, "--batch-size=40")  # from the start: each graph replaced, not appended
+    assert again.returncode == 0 and counts(peer.query) == expected
+    mismatch = push(peer.store, e2e_cache, "--batch-size=41", "--resume")
+    assert mismatch.returncode == 2 and "without --resume" in mismatch.stderr
+
+
+def test_push_failure_names_the_endpoint(e2e_cache, free_port):
+    endpoint = f"http://127.0.0.1:{free_port()}/update"
+    failed = push(endpoint, e2e_cache)
+    assert failed.returncode == 2
+    assert "service-error" in failed.stderr and endpoint in failed.stderr
+
+
+# --- the remote engine without a union default graph ----------------------------------------------------------
+
+
+def test_a_store_without_union_default_graph_gets_the_graph_list(start_oxigraph, e2e_cache, make_app):
+    peer = start_oxigraph()
+    assert push(peer.update, e2e_cache).returncode == 0
+    app = make_app(remote_query=peer.query)
+    state = app.extensions["guian_kg"]
+    client = app.test_client()
+    total = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
+    with_inferred = client.get("/sparql", query_string={"query": total}).json["results"]["bindings"][0]["n"]["value"]
+    asserted = client.get("/sparql", query_string={"query": total, "infer": "false"}).json
+    snapshot = state.snapshot
+    expected = expected_counts(snapshot.nquads)
+    assert int(with_inferred) == sum(expected.values())
+    assert (
+        int(asserted["results"]["bindings"][0]["n"]["value"])
+        == sum(expected.values()) - expected[snapshot.inferred_graph]
+    )
+
+
+# --- every named query answers on the remote engine what it answers on the embedded one -----------------------
+
+
+def _canonical(body: bytes) -> list[str]:
+    rows = json.loads(body)["results"]["bindings"]
+    for row in rows:
+        for term in row.values():
+            if term["type"] == "bnode":
+                term["value"] = "_:b"
+    return sorted(json.dumps(r, sort_keys=True, ensure_ascii=False) for r in rows)
+
+
+def compare_named_queries(remote: Any, embedded: Any, skip: frozenset[str] = frozenset()) -> list[str]:
+    """Run every named query (but the federated ones and `skip`) on both service states; return those checked."""
+    from service.engine import QueryJob
+    from service.query_library import load_library
+    from service.query_text import service_targets
+
+    checked = []
+    for query in load_library():
+        if service_targets(query.text) or query.name in skip:
+            continue  # a SERVICE needs a second endpoint: tests/e2e/test_federation.py runs it
+        prepared = query.prepare({p.name: p.sample(query.vocabulary) for p in query.parameters if p.required})
+        result_format = "nt" if query.form in ("construct", "describe") else "json"
+        job = QueryJob(prepared.text, result_format, bindings=prepared.bindings)
+        mine, theirs = remote.run(job, 30).body, embedded.run(job, 30).body
+        if query.form == "select":
+            assert _canonical(mine) == _canonical(theirs), query.name
+        elif query.form == "ask":
+            assert json.loads(mine)["boolean"] == json.loads(theirs)["boolean"], query.name
+        else:
+            assert len(Graph().parse(data=mine, format="nt")) == len(Graph().parse(data=theirs, format="nt"))
+        checked.append(query.name)
+    return checked
+
+
+def test_named_queries_answer_as_on_the_embedded_engine(app, _shared_apps):
+    checked = compare_named_queries(app.extensions["guian_kg"], _shared_apps["embedded"].extensions["guian_kg"])
+    assert len(checked) >= 10, checked
+
+
+def test_virtuoso_as_the_remote_store(virtuoso, e2e_cache, make_app, _shared_apps):
+    done = push(virtuoso.sparql, e2e_cache, "--batch-size=1000")  # SPARQL Update; blank nodes via INSERT … WHERE {}
+    assert done.returncode == 0, done.stderr
+    app = make_app(remote_query=virtuoso.sparql)
+    state = app.extensions["guian_kg"]
+    assert state.executor.engine_name == "remote"
+    client = app.test_client()
+    expected = expected_counts(state.snapshot.nquads)
+    total = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"  # Virtuoso's own graphs are left out: ours are listed
+    for infer, triples in (
+        ("true", sum(expected.values())),
+        ("false", sum(expected.values()) - expected[state.snapshot.inferred_graph]),
+    ):
+        answer = client.get("/sparql", query_string={"query": total, "infer": infer})
+        assert int(answer.json["results"]["bindings"][0]["n"]["value"]) == triples
+    co_handled = f"ASK {{ <{names.ID}project/major-industrial-project> <{names.GK}coHandledBy> <{names.ID}section/6> }}"
+    for infer, value in (("true", True), ("false", False)):  # Virtuoso answers ASK as a one-column table
+        assert client.get("/sparql", query_string={"query": co_handled, "infer": infer}).json["boolean"] is value
+    checked = compare_named_queries(state, _shared_apps["embedded"].extensions["guian_kg"], VIRTUOSO_DEVIATIONS)
+    assert len(checked) >= 9, checked
+
+
+# --- a real `guian-kg serve --engine remote` ------------------------------------------------------------------
+
+
+def test_served_on_the_remote_engine(start_server, store):
+    server = start_server(engine="remote", remote_query=store.query)
+    sparql = SPARQLWrapper(server.sparql)
+    sparql.setQuery(f"SELECT ?s WHERE {{ ?s a <{names.GK}SecretarialSection> }}")
+    sparql.setReturnFormat(JSON)
+    result = sparql.query()
+    assert result.response.headers["Content-Type"] == "application/sparql-results+json"
+    assert len(result.convert()["results"]["bindings"]) == 9
+    bad = requests.get(server.sparql, params={"query": "SELECT * {"}, timeout=10)
+    assert bad.status_code == 400 and bad.json()["code"] == "query-syntax" and bad.json()["line"] == 1
+    void = Graph().parse(data=requests.get(server.base + "/.well-known/void", timeout=30).text, format="turtle")
+    dataset = next(void.subjects(URIRef("http://rdfs.org/ns/void#subset"), None))
+    assert int(void.value(dataset, URIRef("http://rdfs.org/ns/void#triples"))) > 1000
