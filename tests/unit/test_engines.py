@@ -17,6 +17,7 @@ from service.errors import (
     InvalidParameterError,
     NotAcceptableError,
     QuerySyntaxError,
+    RemoteServiceError,
     ResultTooLargeError,
     ServiceForbiddenError,
 )
@@ -231,10 +232,11 @@ def test_service_is_refused_without_a_connection(snapshot: Snapshot, listener: t
     for engine in (EmbeddedEngine(snapshot), RdflibEngine(snapshot)):
         with pytest.raises(ServiceForbiddenError):
             engine.execute(QueryJob(query, "json"))
-    # rdflib's SERVICE client has no timeout and follows redirects: refused even when allow-listed
-    with pytest.raises(ServiceForbiddenError, match="rdflib"):
-        RdflibEngine(snapshot, service_allow=(url,)).execute(QueryJob(query, "json"))
     assert seen == []
+    # allow-listed: service.remote calls it (bind join, service_timeout, no redirects); the listener drops it
+    with pytest.raises(RemoteServiceError) as failed:
+        RdflibEngine(snapshot, service_allow=(url,)).execute(QueryJob(query, "json"))
+    assert failed.value.extra["endpoint"] == url and seen
 
 
 def test_relative_iris_resolve_against_base_iri(engine: Engine) -> None:
