@@ -122,8 +122,12 @@ def cmd_query(args: argparse.Namespace) -> int:
     elif args.query and " " not in args.query.strip() and "{" not in args.query:
         from service.query_library import load_library
 
-        named = load_library().get(args.query)
-        text, bindings = named.text, named.bind(dict(p.split("=", 1) for p in args.param))
+        params: dict[str, list[str]] = {}
+        for param in args.param:
+            key, _, value = param.partition("=")
+            params.setdefault(key, []).append(value)
+        prepared = load_library(base_iri=settings.base_iri).get(args.query).prepare(params)
+        text, bindings = prepared.text, prepared.bindings
     elif args.query:
         text = args.query
     else:

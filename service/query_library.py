@@ -46,6 +46,7 @@ from rdflib.term import Node
 from service import names
 from service.engine import parse_term
 from service.errors import ConfigError, InvalidParameterError, NotFoundError
+from service.query_text import service_targets, without_service
 from service.resources import queries_dir
 
 XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
@@ -586,16 +587,33 @@ def _check_values_block(path: Path, raw: str, param: Parameter, vocabulary: Voca
         raise _fail(path, param.line, f"VALUES ?{param.name} lists {listed}, not the default {default}")
 
 
+def _error_position(text: str, message: str) -> tuple[int, int] | None:
+    """Where a syntax error is: rdflib's parser names the statement that fails, where pyoxigraph's often names
+    the furthest point it tried (the end of the file); pyoxigraph's position is the fallback."""
+    from pyparsing import ParseException
+    from rdflib.plugins.sparql.parser import parseQuery
+
+    try:
+        parseQuery(text)
+    except ParseException as exc:
+        return exc.lineno, exc.col
+    except Exception:  # any other complaint of rdflib's says nothing about the position
+        pass
+    position = _SYNTAX_POSITION.search(message)
+    return (int(position.group(1)), int(position.group(2))) if position else None
+
+
 def _check_run(path: Path, text: str, bindings: Sequence[tuple[str, str]], line: int = 0) -> ox.QuerySolutions:
     """Run on an empty store: syntax, and every bound variable projected (pyoxigraph substitutions need it)."""
     try:
         substitutions = {ox.Variable(var): parse_term(term) for var, term in bindings}
-        return ox.Store().query(text, substitutions=substitutions)
+        # An empty store would still call a SERVICE endpoint: check the same query with GRAPH in its place.
+        return ox.Store().query(without_service(text), substitutions=substitutions)
     except SyntaxError as exc:
-        position = _SYNTAX_POSITION.search(str(exc))
-        if position:
-            raise _fail(path, int(position.group(1)), str(exc), int(position.group(2))) from None
-        raise _fail(path, line or 1, str(exc)) from None
+        line, column = _error_position(text, str(exc)) or (line or 1, None)
+        raise _fail(
+            path, line, "SPARQL syntax error: " + _SYNTAX_POSITION.sub("", str(exc)).lstrip(": "), column
+        ) from None
     except (RuntimeError, ValueError, InvalidParameterError) as exc:
         raise _fail(path, line or 1, f"cannot bind parameters: {exc}") from None
 
@@ -837,6 +855,12 @@ def _parameter_object(param: Parameter, vocabulary: Vocabulary) -> dict[str, Any
     return obj
 
 
+_FEDERATED_RESPONSES = {
+    "403": _problem_response("The SERVICE endpoint is not on this deployment's allowlist (GUIAN_KG_SERVICE_ALLOW)."),
+    "502": _problem_response("The SERVICE endpoint failed or did not answer in time."),
+}
+
+
 def _query_operation(query: NamedQuery) -> dict[str, Any]:
     form = "construct" if query.form == "describe" else query.form
     ok: dict[str, Any] = {}
@@ -861,7 +885,7 @@ def _query_operation(query: NamedQuery) -> dict[str, Any]:
     return {
         "operationId": "query_" + query.name.replace("-", "_"),
         "summary": summary,
-        "description": _text(query.description) + f"\n\n{query.title.get('zh', '')}",
+        "description": f"{query.description['en']}\n\n{query.title['zh']}：{query.description['zh']}",
         "tags": ["named queries"],
         "parameters": parameters,
         "responses": {
@@ -870,6 +894,7 @@ def _query_operation(query: NamedQuery) -> dict[str, Any]:
             "406": _problem_response("No acceptable result format."),
             "422": _problem_response("The result is over the service's size limit."),
             "503": _problem_response("The query reached its time limit."),
+            **(_FEDERATED_RESPONSES if service_targets(query.text) else {}),
         },
     }
 

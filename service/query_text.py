@@ -288,3 +288,20 @@ def check_query(text: str, service_allow: tuple[str, ...]) -> str:
         if target not in service_allow:
             raise ServiceForbiddenError(f"SERVICE <{target}> is not on this server's allowlist", endpoint=target)
     return form
+
+
+def without_service(text: str) -> str:
+    """The query with each `SERVICE [SILENT]` turned into `GRAPH`, padded to the same length.
+
+    For checking a trusted query's syntax and projection on an empty store without calling any endpoint:
+    `GRAPH` takes the same VarOrIri + group pattern, and line/column positions stay where they were.
+    """
+    chars = list(text)
+    toks = tokens(text)
+    for i, token in enumerate(toks):
+        if token.kind == "word" and token.text.lower() == "service":
+            chars[token.pos : token.pos + 7] = "GRAPH  "
+            following = toks[i + 1] if i + 1 < len(toks) else None
+            if following and following.kind == "word" and following.text.lower() == "silent":
+                chars[following.pos : following.pos + 6] = " " * 6
+    return "".join(chars)

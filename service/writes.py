@@ -1254,6 +1254,7 @@ def _main(argv: list[str]) -> int:
         return 0
     if argv[:1] == ["build"]:
         _die_with_parent(int(argv[1]))
+        os.nice(10)  # reasoning takes seconds of CPU: let the web processes answer requests first
         from service.config import load_settings
         from service.store import build_newest
 

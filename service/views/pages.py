@@ -14,8 +14,8 @@ from service.engine import QueryJob
 from service.errors import NotAcceptableError, NotFoundError
 from service.formats import Format, by_media_type
 from service.protocol import RDF_FORMATS, best_media_type, choose_format
-from service.query_library import load_library
 from service.views import not_modified, rdf_response, state
+from service.views.api import library
 
 bp = Blueprint("pages", __name__, template_folder="../templates", static_folder="../static", static_url_path="/static")
 
@@ -121,7 +121,7 @@ def _examples() -> list[dict[str, Any]]:
     if "examples" not in cache:
         cache["examples"] = [
             {**query.metadata(), "text": query.text, "url": f"/api/queries/{query.name}"}
-            for query in load_library(base_iri=_base())
+            for query in library()
         ]
     return cache["examples"]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import Blueprint, Response, request, url_for
+from rdflib import BNode
 
 from service.describe import serialize, service_description
 from service.engine import QueryJob
@@ -19,6 +20,7 @@ from service.protocol import (
 )
 from service.query_text import check_query
 from service.views import apply_write, authorize_write, not_modified, rdf_response, state
+from service.views.api import library
 from service.writes import WriteOp, check_update
 
 bp = Blueprint("sparql", __name__)
@@ -84,6 +86,7 @@ def _service_description(parsed: SparqlRequest) -> Response:
         endpoint=url_for("sparql.sparql", _external=True),
         version=snapshot.version,
     )
+    library().describe(graph, BNode("service"), request.url_root)
     return rdf_response(serialize(graph, fmt), fmt, etag)
 
 

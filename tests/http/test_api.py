@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate
 
+from service.errors import ConfigError
 from tests.conftest import assert_problem
 
 SECTION = "https://w3id.org/guian-kg/id/section/"
@@ -155,6 +156,33 @@ def test_openapi_document_is_valid_and_types_the_parameters(client):
     assert tree["depth"]["schema"] == {"type": "integer", "minimum": 0, "maximum": 10, "default": 3}
     assert len({op["get"]["operationId"] for op in document["paths"].values()}) == len(document["paths"])
     json.dumps(document)
+
+
+def test_a_broken_query_file_stops_the_app_naming_file_and_line(make_app, engine, tmp_path, monkeypatch):
+    if engine != "embedded":
+        pytest.skip("loading the library does not depend on the engine")
+    broken = tmp_path / "broken.rq"
+    broken.write_text(
+        "#+ title.en: T\n#+ title.zh: 题\n#+ description.en: D\n#+ description.zh: 述\n"
+        "SELECT * WHERE {\n  ?s ?p ?o .\n  FILTER(?s = )\n}\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setattr("service.query_library.queries_dir", lambda: tmp_path)
+    with pytest.raises(ConfigError) as caught:
+        make_app()
+    assert f"{broken}:7" in caught.value.detail
+
+
+def test_a_deployment_base_iri_reaches_the_named_queries(make_app, engine):
+    if engine != "embedded":
+        pytest.skip("rebasing is the library's, not the engine's")
+    base = "https://kg.example.org/"
+    client = make_app(base_iri=base).test_client()
+    rows = client.get("/api/queries/stated-vs-inferred?project=major-industrial-project").get_json()
+    statuses = {row["section"]["value"]: row["status"]["value"] for row in rows["results"]["bindings"]}
+    assert statuses[base + "id/section/6"] == "inferred-only" and len(statuses) == 4
+    plain = client.get("/api/queries/co-handling-sections?domain=" + quote(base + "id/domain/education"))
+    assert {row["section"]["value"] for row in plain.get_json()["results"]["bindings"]} == {base + "id/section/7"}
 
 
 # --- the examples of queries/README.md print what the README shows ---------------------------------------------

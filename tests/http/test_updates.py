@@ -52,8 +52,8 @@ BROKEN = {
     "application/n-triples": (b"<http://example.org/a> <http://example.org/p> <b> .\n", 1),
     "application/ld+json": (b'{"@id": "http://example.org/a", "http://example.org/p": [1, 2,}', 1),
     "application/rdf+xml": (
-        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"><rdf:Description>',
-        None,
+        b'<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n<rdf:Description>',
+        2,
     ),
     "application/trig": (b"<http://example.org/a> <http://example.org/p> {", 1),
     "application/n-quads": (b"<http://example.org/a> <http://example.org/p> <http://example.org/b> <g> .\n", 1),
@@ -67,13 +67,27 @@ def writable_each(make_app):
 
 
 @pytest.fixture
-def writable(cache_dir):
-    """An embedded-engine app that accepts writes (writing is the same whichever engine reads)."""
+def embedded_app(cache_dir):
+    """Factory of embedded-engine apps that accept writes (writing is the same whichever engine reads)."""
     from service.app import create_app
 
-    app = create_app({"cache_dir": str(cache_dir), "update_token": TOKEN, "query_timeout": 5.0})
-    yield app
-    app.extensions["guian_kg"].executor.close()
+    built = []
+
+    def build(**overrides):
+        built.append(
+            create_app({"cache_dir": str(cache_dir), "update_token": TOKEN, "query_timeout": 5.0, **overrides})
+        )
+        return built[-1]
+
+    yield build
+    for app in built:
+        app.extensions["guian_kg"].executor.close()
+
+
+@pytest.fixture
+def writable(embedded_app):
+    """An embedded-engine app that accepts writes with TOKEN."""
+    return embedded_app()
 
 
 def state(app):
@@ -228,8 +242,8 @@ def test_malformed_rdf_is_400_with_its_position_and_changes_nothing(writable, as
     assert head_seq(writable) == 0
 
 
-def test_upload_limits_and_media_types(make_app, assert_problem):
-    app = make_app(update_token=TOKEN, max_request_bytes=2000)
+def test_upload_limits_and_media_types(embedded_app, assert_problem):
+    app = embedded_app(max_request_bytes=2000)
     client = app.test_client()
     g = {"graph": "http://example.org/limits"}
     big = b"<urn:a> <urn:p> <urn:o> .\n" * 100
@@ -352,14 +366,23 @@ def test_a_slow_request_body_is_408(writable, assert_problem, monkeypatch):
     released = threading.Event()
 
     class Trickle:
+        """A 100-byte body that never arrives (werkzeug measures it by seeking)."""
+
+        position = 0
+
         def read(self, size: int = -1) -> bytes:
             released.wait(5)
             return b""
 
+        def tell(self) -> int:
+            return self.position
+
+        def seek(self, offset: int, whence: int = 0) -> int:
+            self.position = 100 if whence == 2 else offset
+            return self.position
+
     started = time.monotonic()
-    response = writable.test_client().post(
-        "/update", input_stream=Trickle(), content_length=100, content_type=UPDATE, headers=AUTH
-    )
+    response = writable.test_client().post("/update", input_stream=Trickle(), content_type=UPDATE, headers=AUTH)
     released.set()
     assert_problem(response, 408, "request-timeout")
     assert time.monotonic() - started < 3

@@ -322,7 +322,8 @@ def test_queries_and_values_follow_the_deployment_base_iri(vocabulary: Vocabular
 @pytest.mark.parametrize(
     ("body", "line", "words"),
     [
-        (HEADER + "SELECT ?x WHERE {\n  ?x ?p \n}\n", 7, "error"),
+        (HEADER + "SELECT ?x WHERE {\n  ?x ?p \n}\n", 6, "syntax error"),
+        (HEADER + "SELECT * WHERE {\n  ?s ?p ?o .\n  FILTER(?s = )\n}\n", 7, "syntax error"),
         (HEADER + "#+ param: x type=color\nSELECT ?x WHERE { ?x ?p ?o }\n", 5, "type="),
         (HEADER + "#+ param: x type=string required=maybe\nSELECT ?x WHERE { ?x ?p ?o }\n", 5, "required"),
         (HEADER + "#+ param: y type=string\nSELECT ?x WHERE { ?x ?p ?o }\n", 5, "not used"),

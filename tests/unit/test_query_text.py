@@ -8,7 +8,7 @@ import pyoxigraph as ox
 import pytest
 
 from service.errors import QuerySyntaxError, ServiceForbiddenError
-from service.query_text import check_query, dataset_clause, query_form, service_targets
+from service.query_text import check_query, dataset_clause, query_form, service_targets, without_service
 
 EX = "http://example.org/"
 
@@ -213,3 +213,14 @@ def test_differential_against_pyoxigraph(listener: tuple[str, list[bytes]]) -> N
 
     attempt()
     assert len(reached) > 20, "too few generated queries reached the listener: the test proves little"
+
+
+def test_without_service_keeps_positions_and_calls_nobody(listener) -> None:
+    url, seen = listener
+    text = f"SELECT * WHERE {{\n  SERVICE SILENT <{url}> {{ ?s ?p ?o }}\n  service <{url}> {{ ?a ?b ?c }} }}"
+    checked = without_service(text)
+    assert len(checked) == len(text)
+    assert service_targets(checked) == []
+    assert "GRAPH" in checked and "SILENT" not in checked.upper()
+    list(ox.Store().query(checked))
+    assert seen == []
