@@ -113,6 +113,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(_guard_request)
     app.before_request(_follow_journal)
     app.after_request(_common_headers)
+    app.teardown_request(_release_version)
     app.after_request(_count_request)
     app.register_error_handler(GuianError, render_problem)
     app.register_error_handler(HTTPException, _http_error)
@@ -128,18 +129,18 @@ def _build_newest(settings: Settings) -> Snapshot:
 
 
 def _install(state: ServiceState, snapshot: Snapshot) -> bool:
-    """Serve `snapshot` with a new executor; the old one is closed once its queries have surely ended."""
+    """Serve `snapshot` with a new executor (the old one closes when the requests that use it have ended)."""
     current = state.executor  # outside a request: the one being served
     if current is not None and current.closed:
         return False  # the app was shut down
-    executor = QueryExecutor(state.settings, engine_for, snapshot)
-    old = state.swap(snapshot, executor)
+    state.swap(snapshot, QueryExecutor(state.settings, engine_for, snapshot))
     log.info("now serving data version %s", snapshot.version)
-    if old is not None:
-        timer = threading.Timer(state.settings.query_timeout + 2.0, old.close)  # every query ends by its limit
-        timer.daemon = True
-        timer.start()
     return True
+
+
+def _release_version(exc: BaseException | None) -> None:
+    state: ServiceState = current_app.extensions[EXTENSION]
+    state.release()
 
 
 def _follow_journal() -> None:

@@ -1,4 +1,4 @@
-"""The `guian-kg` command: serve, query, validate, reason, export, push, explain."""
+"""The `guian-kg` command: serve, query, validate, reason, export, push, explain, backup, restore."""
 
 from __future__ import annotations
 
@@ -9,9 +9,13 @@ import sys
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from service.config import SETTINGS, Settings, load_settings
 from service.errors import GuianError
+
+if TYPE_CHECKING:
+    from service.writes import DurableStore
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -165,6 +169,41 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return explain_cli(args.s, args.p, args.o, _settings(args))
 
 
+def _store(args: argparse.Namespace) -> tuple[Settings, DurableStore]:
+    from service.errors import ConfigError
+    from service.store import open_store
+
+    settings = _settings(args)
+    if settings.store_dir is None:
+        raise ConfigError("backup and restore need the store folder: --store-dir DIR (GUIAN_KG_STORE_DIR)")
+    return settings, open_store(settings)
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    import time
+
+    _, store = _store(args)
+    target = Path(args.output or time.strftime("guian-kg-backup-%Y%m%dT%H%M%SZ.nq", time.gmtime()))
+    head = store.backup(target)
+    version = store.version(head.seq, head.chain, head.manifest)
+    print(f"backed up journal position {head.seq} (data version {version}) to {target}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    import getpass
+
+    from service import names
+
+    settings, store = _store(args)
+    inferred = names.rebase(names.INFERRED_GRAPH, settings.base_iri)
+    head, kept, dropped = store.restore(Path(args.file), inferred, {"cli": getpass.getuser(), "file": args.file})
+    version = store.version(head.seq, head.chain, head.manifest)
+    note = f"; {dropped} quads of computed graphs left out (reasoning makes them again)" if dropped else ""
+    print(f"restored {kept} quads as journal position {head.seq} (data version {version}){note}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand, with every setting as a flag."""
     parser = argparse.ArgumentParser(prog="guian-kg", description=__doc__)
@@ -209,6 +248,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("p")
     p.add_argument("o")
     p.set_defaults(run=cmd_explain)
+
+    p = sub.add_parser("backup", help="write the store's asserted data (N-Quads) at its newest position")
+    p.add_argument("--output", "-o", help="file to write (default: guian-kg-backup-<UTC time>.nq)")
+    p.set_defaults(run=cmd_backup)
+
+    p = sub.add_parser("restore", help="replace the store's data by a backup's (a new journal position)")
+    p.add_argument("file", help="a file written by `guian-kg backup` (or any N-Quads of named graphs)")
+    p.set_defaults(run=cmd_restore)
 
     for subparser in sub.choices.values():
         _add_settings(subparser)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import faulthandler
 import gc
 import json
 import logging
@@ -146,6 +147,8 @@ def _close_inherited_sockets(keep: int) -> None:
 
 def _worker_main(sock: socket.socket, engine: Engine, zygote: int, memory_bytes: int) -> None:
     _die_with_parent(zygote)
+    # pyoxigraph aborts the process when it runs out of memory: that is our signal, not a crash to dump.
+    faulthandler.disable()
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, resource.getrlimit(resource.RLIMIT_AS)[1]))
     sock.settimeout(None)
     while True:

@@ -11,7 +11,9 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,6 +32,9 @@ log = logging.getLogger("guian_kg.store")
 ONTOLOGY_FILE = "guian-kg.ttl"
 STORE_GRAPHS = "graphs.exact"  # graph IRIs of a version built from a store, as written (never rebased)
 LAST_BUILT = "last-built.json"  # in the store folder: the newest version built, for a fast restart
+# A process switches to a new version seconds after it is built; one still serving a version this old is idle
+# and switches on its next request. Older versions built from stores are removed from the cache.
+PRUNE_SECONDS = 3600.0
 
 
 @dataclass(frozen=True)
@@ -220,7 +225,20 @@ def build_newest(settings: Settings) -> dict:
             log.info("data version %s (journal position %d) cached at %s", version, head.seq, folder)
         summary = {"version": version, "seq": head.seq, "chain": head.chain}
         write_atomically(store.path / LAST_BUILT, json.dumps(summary).encode())
+        _prune_cache(settings.reasoning_cache, keep=folder)
     return summary
+
+
+def _prune_cache(cache: Path, keep: Path) -> None:
+    """Remove versions built from stores that nobody can still be serving (not touched for PRUNE_SECONDS)."""
+    cutoff = time.time() - PRUNE_SECONDS
+    for graphs in cache.glob(f"*/{STORE_GRAPHS}"):
+        folder = graphs.parent
+        try:
+            if folder != keep and (folder / "dataset.nq").stat().st_mtime < cutoff:
+                shutil.rmtree(folder)
+        except OSError:
+            continue  # another process pruned it first
 
 
 def _materialise_lines(lines: set[str], inferred_graph: str) -> tuple[str, list[str]]:

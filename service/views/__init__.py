@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -87,13 +88,37 @@ class ServiceState:
         self._data: tuple[Snapshot | None, QueryExecutor | None] = (snapshot, executor)
         self._stats: dict[str, DatasetStats] = {}
         self._stats_lock = threading.Lock()
+        self._users: dict[QueryExecutor, int] = {}  # requests pinned to each executor
+        self._retired: list[QueryExecutor] = []  # swapped out, closed when their last request ends
+        self._pin_lock = threading.Lock()  # held for a few instructions, never across a query
 
     def _pinned(self) -> tuple[Snapshot | None, QueryExecutor | None]:
         if not has_request_context():
             return self._data
         if "guian_kg_data" not in g:
-            g.guian_kg_data = self._data
+            with self._pin_lock:
+                data = self._data
+                if data[1] is not None:
+                    self._users[data[1]] = self._users.get(data[1], 0) + 1
+            g.guian_kg_data = data
         return g.guian_kg_data
+
+    def release(self) -> None:
+        """End the current request's use of its executor; close it if it was swapped out and this was the last."""
+        data = g.pop("guian_kg_data", None)
+        executor = data[1] if data is not None else None
+        if executor is None:
+            return
+        with self._pin_lock:
+            left = self._users.get(executor, 1) - 1
+            if left:
+                self._users[executor] = left
+                return
+            self._users.pop(executor, None)
+            if executor not in self._retired:
+                return
+            self._retired.remove(executor)
+        executor.close()
 
     @property
     def snapshot(self) -> Snapshot | None:
@@ -111,13 +136,18 @@ class ServiceState:
     def executor(self, value: QueryExecutor | None) -> None:
         self._data = (self._data[0], value)
 
-    def swap(self, snapshot: Snapshot, executor: QueryExecutor) -> QueryExecutor | None:
-        """Serve a new data version from the next request on; returns the executor it replaces."""
-        old = self._data[1]
-        self._data = (snapshot, executor)  # one assignment: no request can see half of it
+    def swap(self, snapshot: Snapshot, executor: QueryExecutor) -> None:
+        """Serve a new data version from the next request on; the old executor closes once its requests end."""
+        with self._pin_lock:
+            old = self._data[1]
+            self._data = (snapshot, executor)  # one assignment: no request can see half of it
+            if old is not None and self._users.get(old):
+                self._retired.append(old)
+                old = None
         with self._stats_lock:
             self._stats = {k: v for k, v in self._stats.items() if k == snapshot.version}
-        return old
+        if old is not None:
+            old.close()
 
     def follow(self) -> None:
         """Notice a newer journal position (a stat) and have it built in the background."""
@@ -200,9 +230,10 @@ class ServiceState:
         except (OSError, ValueError, TypeError):
             pass
         stats = compute_stats(self.select_rows)
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False) as tmp:
-            json.dump(asdict(stats), tmp)
-        os.replace(tmp.name, path)
+        with contextlib.suppress(OSError):  # a cache folder pruned under an idle process: keep the stats in memory
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False) as tmp:
+                json.dump(asdict(stats), tmp)
+            os.replace(tmp.name, path)
         return stats
 
 
@@ -255,9 +286,10 @@ def apply_write(op: WriteOp) -> Response:
     st = state()
     if st.writer is None:
         raise ReadOnlyError("this service is read-only: no update token is configured")
-    line: dict[str, Any] = {"event": "write", "who": _who(), **op.summary()}
+    who = _who()
+    line: dict[str, Any] = {"event": "write", "who": who, **op.summary()}
     try:
-        receipt = st.writer.apply(op, _who())
+        receipt = st.writer.apply(op, who)
     except GuianError as exc:
         audit_log.info(json.dumps({**line, "status": exc.status, "code": exc.code}, ensure_ascii=False))
         raise

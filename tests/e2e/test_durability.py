@@ -219,18 +219,20 @@ def test_acknowledged_updates_survive_sigkill(tmp_path: Path, free_port) -> None
             assert time.monotonic() < deadline, "the server did not catch up with the journal"
             time.sleep(0.5)
         served_items, served_counter = served_state(service.base)
-        torn = service.log.read_text(errors="replace").count("cut a torn tail")
+        log = service.log.read_text(errors="replace")
+        torn, checkpoints = log.count("cut a torn tail"), log.count(": checkpoint at position")
     finally:
         service.stop()
 
     report = {
         "seconds": SECONDS,
         "kills": kills,
-        "updates_sent": len(sent),
+        "attempts": len(sent),
         "acknowledged": len(acked),
         "present": len(items),
         "present_unacknowledged": len(set(items) - acked),
         "torn_tails_cut": torn,
+        "checkpoints": checkpoints,
         "journal_position": seq,
         "restart_seconds_max": round(max(service.starts), 2),
         "restart_seconds_median": round(sorted(service.starts)[len(service.starts) // 2], 2),

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import socket
 import threading
 import time
 from collections import defaultdict
@@ -80,11 +81,65 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] if ordered else 0.0
 
 
-def test_32_clients_mixed_load(start_server, tmp_path: Path) -> None:
-    store_dir = tmp_path / "store"
+@pytest.fixture(scope="module")
+def loaded_server(start_server, tmp_path_factory: pytest.TempPathFactory):
+    """One read-write server for the module: two granian workers, a store folder, a 2 s query limit."""
+    store_dir = tmp_path_factory.mktemp("load") / "store"
     server = start_server(
         workers=2, threads=8, query_workers=3, query_timeout=2, store_dir=store_dir, update_token=TOKEN
     )
+    return server, store_dir
+
+
+def _raw(port: int, data: bytes, pause: float = 0.0, timeout: float = 30.0) -> bytes:
+    """Send `data` (one byte per `pause` seconds when given) and return the start of the answer ('' if cut)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        try:
+            if pause:
+                for i in range(len(data)):
+                    sock.sendall(data[i : i + 1])
+                    time.sleep(pause)
+            else:
+                sock.sendall(data)
+            return sock.recv(200)
+        except OSError:
+            return b""
+
+
+def test_request_limits_on_the_real_server(loaded_server) -> None:
+    server, _ = loaded_server
+    port = int(server.base.rsplit(":", 1)[1])
+    head = b"GET /sparql?query=" + b"a" * 20_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert _raw(port, head).startswith(b"HTTP/1.1 414")  # the app's limit, as problem+json
+    huge = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Filler: " + b"v" * 100_000 + b"\r\n\r\n"
+    assert _raw(port, huge).startswith(b"HTTP/1.1 431")  # granian's limit on the request head
+    results: dict[str, tuple[bytes, float]] = {}
+
+    def timed(name: str, data: bytes, pause: float = 0.0) -> None:
+        started = time.monotonic()
+        results[name] = (_raw(port, data, pause), time.monotonic() - started)
+
+    body = (
+        b"POST /sparql HTTP/1.1\r\nHost: x\r\nContent-Type: application/sparql-query\r\nContent-Length: 100\r\n\r\nASK"
+    )
+    slow = [
+        threading.Thread(target=timed, args=("slow head", b"GET /healthz HTTP/1.1\r\n" + b"X" * 200, 0.5)),
+        threading.Thread(target=timed, args=("stalled body", body)),
+    ]
+    for thread in slow:
+        thread.start()
+    healthy = requests.get(server.base + "/healthz", timeout=5).status_code  # meanwhile the service answers
+    for thread in slow:
+        thread.join(60)
+    assert healthy == 200
+    answer, seconds = results["slow head"]
+    assert answer == b"" and seconds < 15, results  # the connection is cut after the 10 s head limit
+    answer, seconds = results["stalled body"]
+    assert answer.startswith(b"HTTP/1.1 408") and seconds < 20, results
+
+
+def test_32_clients_mixed_load(loaded_server, tmp_path: Path) -> None:
+    server, store_dir = loaded_server
     base = server.base
     setup = {"update": f"INSERT DATA {{ GRAPH <{COUNTER}> {{ <urn:counter> <urn:value> 0 }} }}"}
     assert requests.post(base + "/update", data=setup, headers=AUTH, timeout=30).status_code == 200

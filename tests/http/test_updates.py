@@ -140,15 +140,19 @@ def test_writes_become_visible_with_reasoning_and_a_new_version(writable_each):
     assert b"SPARQL11Update" in after.data
 
 
-def test_a_request_keeps_the_version_it_started_with(writable_each):
+def test_a_request_keeps_the_version_it_started_with_and_the_old_executor_drains(writable_each):
+    from service.engine import engine_for
+    from service.executor import QueryExecutor
+
     st = state(writable_each)
     with writable_each.test_request_context("/sparql"):
         snapshot, executor = st.snapshot, st.executor
         other = Snapshot("other-version", snapshot.nquads, snapshot.graphs, snapshot.inferred_graph, snapshot.base_iri)
-        st.swap(other, executor)
-        assert st.snapshot is snapshot  # pinned for this request
-    assert st.snapshot is other
-    st.swap(snapshot, executor)
+        st.swap(other, QueryExecutor(st.settings, engine_for, snapshot))
+        assert st.snapshot is snapshot and st.executor is executor  # pinned for this request
+        assert not executor.closed  # still in use by this request
+        st.release()  # the request ends
+    assert executor.closed and st.snapshot is other
 
 
 # --- the protocols ---------------------------------------------------------------------------------------

@@ -416,3 +416,29 @@ def test_journal_records_are_json_with_the_delta(store: DurableStore, writer: Wr
     assert data[:4] == writes.MAGIC
     payload = json.loads(data[12:])
     assert payload["insert"] == ['<urn:a> <urn:b> "é\\n" <urn:g1> .'] and payload["delete"] == []
+
+
+def test_backup_and_restore_commands(tmp_path: Path, cache_dir: Path, capsys) -> None:
+    from service.cli import main
+
+    flags = [f"--store-dir={tmp_path / 'store'}", f"--cache-dir={cache_dir}"]
+    assert main(["backup", "--output", str(tmp_path / "backup.nq"), *flags]) == 0
+    assert main(["restore", str(tmp_path / "backup.nq"), *flags]) == 0
+    out = capsys.readouterr().out
+    assert "backed up journal position 0" in out and "as journal position 1" in out
+    assert main(["backup", f"--cache-dir={cache_dir}"]) == 2  # without a store folder
+
+
+def test_old_store_versions_are_pruned_from_the_cache(tmp_path: Path) -> None:
+    from service.store import STORE_GRAPHS, _prune_cache
+
+    old, new, shipped = (tmp_path / name for name in ("aaaaaaaaaaaa-1", "bbbbbbbbbbbb-2", "cdf90d5d3d840dfe"))
+    for folder in (old, new, shipped):
+        folder.mkdir()
+        (folder / "dataset.nq").write_text("")
+    for folder in (old, new):
+        (folder / STORE_GRAPHS).write_text("")
+    os.utime(old / "dataset.nq", (1, 1))
+    os.utime(shipped / "dataset.nq", (1, 1))
+    _prune_cache(tmp_path, keep=new)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bbbbbbbbbbbb-2", "cdf90d5d3d840dfe"]
