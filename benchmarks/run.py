@@ -363,54 +363,9 @@ def profile_ours(system: System, plan: Plan, args: argparse.Namespace, folder: P
         spy.wait(timeout=args.duration + 60)
     if not raw.exists():
         return None
-    return summarise_profile(raw)
+    from benchmarks.profile import roles  # benchmarks.profile imports this module
 
-
-def summarise_profile(raw: Path, top: int = 25) -> dict:
-    """Inclusive and self sample shares per function from py-spy's collapsed stacks."""
-    inclusive: dict[str, int] = {}
-    self_time: dict[str, int] = {}
-    by_process: dict[str, int] = {}
-    total = 0
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = stack.split(";")
-        total += count
-        process = frames[0] if frames else "?"
-        by_process[process] = by_process.get(process, 0) + count
-        seen = set()
-        for frame in frames[1:]:
-            name = _frame_name(frame)
-            if name not in seen:
-                inclusive[name] = inclusive.get(name, 0) + count
-                seen.add(name)
-        if len(frames) > 1:
-            leaf = _frame_name(frames[-1])
-            self_time[leaf] = self_time.get(leaf, 0) + count
-
-    def ranked(table: dict[str, int]) -> list[tuple[str, float]]:
-        return [(k, round(100 * v / total, 1)) for k, v in sorted(table.items(), key=lambda x: -x[1])[:top]]
-
-    return {
-        "samples": total,
-        "inclusive": ranked(inclusive),
-        "self": ranked(self_time),
-        "processes": ranked(by_process),
-    }
-
-
-def _frame_name(frame: str) -> str:
-    # py-spy raw frames look like "function (path/to/file.py:123)"
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")")
-    path = where.rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/main/", "lib/python3"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-    return f"{name} ({path})"
+    return roles(raw)
 
 
 # --- report ----------------------------------------------------------------------------------------------
@@ -566,15 +521,13 @@ def markdown(report: dict) -> str:
             )
     if report.get("profile"):
         prof = report["profile"]
-        lines += [
-            "",
-            f"## Where our time goes (py-spy, {prof['samples']} samples over the process tree)",
-            "",
-            "| function (inclusive) | % | function (self) | % |",
-            "|---|---:|---|---:|",
-        ]
-        for (fi, pi), (fs, ps) in zip(prof["inclusive"], prof["self"], strict=False):
-            lines.append(f"| `{fi}` | {pi} | `{fs}` | {ps} |")
+        lines += ["", f"## Where our time goes (py-spy over our process tree, {prof['samples']} samples)", ""]
+        for role, group in prof["roles"].items():
+            lines += [
+                f"**{role}**: {group['share']} % of samples — top leaves: "
+                + ", ".join(f"`{name}` {share} %" for name, share in group["self"][:6]),
+                "",
+            ]
     lines += [
         "",
         "## How to read this",

@@ -118,7 +118,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("update_token", None, _optional(_text), "Bearer token for /update and /store writes; unset = read-only."),
     Setting("service_allow", "", _urls, "Space-separated endpoint URLs that SERVICE may call; empty = none."),
     Setting("service_timeout", "5", _positive_float, "Time limit of one SERVICE call, in seconds."),
-    Setting("store_dir", None, _optional(_path), "Folder of a durable embedded store; unset = in memory."),
+    Setting(
+        "store_dir",
+        None,
+        _optional(_path),
+        "Durable store folder (journal, checkpoints); unset: read-only, or a temp folder if a token is set.",
+    ),
     Setting("cache_dir", None, _optional(_path), "Folder for the cached reasoning closure; default ~/.cache/guian-kg."),
     Setting("log_level", "INFO", _text, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
 )

@@ -302,6 +302,7 @@ class QueryExecutor:
         self._zygote = pid
         self._workers: dict[int, _Worker] = {}
         self._idle: list[_Worker] = []
+        self._replacing = 0  # workers being replaced right now
         self._cond = threading.Condition()
         self._spawn_lock = threading.Lock()
         self._closed = False
@@ -355,7 +356,7 @@ class QueryExecutor:
     def _acquire(self, deadline: float, timeout: float) -> _Worker:
         with self._cond:
             while not self._idle:
-                if self._closed or not self._workers:
+                if self._closed or not (self._workers or self._replacing):
                     raise NotReadyError("no query workers are running")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -375,14 +376,16 @@ class QueryExecutor:
         with self._cond:
             self._workers.pop(worker.pid, None)
             closed = self._closed
+            self._replacing += 1  # waiters wait for the replacement rather than give up
         _kill(worker)
-        if closed:
-            return
         try:
-            self._add(self._spawn())
+            if not closed:
+                self._add(self._spawn())
         except (OSError, GuianError):
             log.exception("could not replace query worker %d; %d left", worker.pid, len(self._workers))
+        finally:
             with self._cond:
+                self._replacing -= 1
                 self._cond.notify_all()  # waiters re-check whether any worker is left
 
     # -- public -----------------------------------------------------------------------------------------

@@ -293,7 +293,7 @@ def _flock(path: Path, deadline: float | None, what: str) -> Iterator[None]:
                     if time.monotonic() >= deadline:
                         raise WriteBusyError(f"{what} stayed busy past the time limit; retry") from None
                     time.sleep(pause)
-                    pause = min(pause * 2, 0.05)
+                    pause = min(pause * 2, 0.005)  # one poller per process: threads queue on its lock
         yield
     finally:
         os.close(fd)  # releases the lock
@@ -484,6 +484,12 @@ class DurableStore:
     def recover(self) -> Head:
         """The head, after cutting off a torn tail a crashed writer left (hold the write lock)."""
         head = self.head()
+        # A writer killed inside a checkpoint leaves a temporary file, or a checkpoint no manifest names.
+        for path in self.path.iterdir():
+            stale_tmp = path.name.startswith((f".{MANIFEST}.", f".{JOURNAL}.", ".checkpoint-"))
+            if stale_tmp or (path.name.startswith("checkpoint-") and path.name != head.manifest.checkpoint):
+                with contextlib.suppress(OSError):
+                    path.unlink()
         size = os.stat(self.journal_path).st_size
         if size > head.offset:
             with open(self.journal_path, "r+b") as journal:

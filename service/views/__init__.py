@@ -22,7 +22,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from service.config import Settings
 from service.describe import DatasetStats, compute_stats
 from service.engine import QueryJob, QueryOutcome
-from service.errors import GuianError, NotReadyError, QueryTimeoutError, ReadOnlyError, UnauthorizedError
+from service.errors import (
+    GuianError,
+    NotImplementedYetError,
+    NotReadyError,
+    QueryTimeoutError,
+    ReadOnlyError,
+    UnauthorizedError,
+)
 from service.executor import QueryExecutor
 from service.formats import Format
 from service.store import Snapshot
@@ -272,6 +279,9 @@ def authorize_write() -> None:
     """Let the current request write only with the token (see `require_write_token`); refusals are audited."""
     try:
         require_write_token(state().settings, request.headers.get("Authorization"))
+        if state().settings.engine == "remote":
+            # Our journal would never reach the remote store: write to the store itself (its --remote-update).
+            raise NotImplementedYetError("writes are not supported on the remote engine; update the remote store")
     except GuianError as exc:
         audit_log.info(json.dumps({"event": "write-refused", "who": _who(), "status": exc.status, "code": exc.code}))
         raise

@@ -120,8 +120,7 @@ def _examples() -> list[dict[str, Any]]:
     cache = current_app.extensions.setdefault(EXTENSION_KEY, {})
     if "examples" not in cache:
         cache["examples"] = [
-            {**query.metadata(), "text": query.text, "url": f"/api/queries/{query.name}"}
-            for query in library()
+            {**query.metadata(), "text": query.text, "url": f"/api/queries/{query.name}"} for query in library()
         ]
     return cache["examples"]
 

@@ -570,7 +570,8 @@ def test_update_needs_the_token(make_app, assert_problem):
         assert_problem(response, 401, "unauthorized")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
     ok = {"Authorization": "Bearer s3cret"}
-    assert client.post("/update", data={"update": "CLEAR SILENT GRAPH <urn:x:none>"}, headers=ok).json["changed"] is False
+    cleared = client.post("/update", data={"update": "CLEAR SILENT GRAPH <urn:x:none>"}, headers=ok)
+    assert cleared.json["changed"] is False
     assert_problem(client.post("/store?default", data=b"", headers=ok), 403, "read-only-graph")
 
 

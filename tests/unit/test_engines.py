@@ -71,7 +71,6 @@ def engine(request: pytest.FixtureRequest, engines: dict[str, Engine]) -> Engine
     return engines[request.param]
 
 
-
 def _key(term: dict | None) -> str | None:
     """A comparable form of a SPARQL JSON term (blank node labels differ between engines)."""
     if term is None:

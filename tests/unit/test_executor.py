@@ -55,7 +55,6 @@ def executor(snapshot: Snapshot) -> Iterator[QueryExecutor]:
         yield pool
 
 
-
 def gone(pid: int, within: float = 5.0) -> bool:
     """Whether process `pid` has exited (reaped, or a zombie nobody reaps) within `within` seconds."""
     deadline = time.monotonic() + within

@@ -169,7 +169,6 @@ def test_dataset_clause() -> None:
 # -- differential: whatever makes pyoxigraph open a connection, check_query must refuse ---------------------
 
 
-
 # Slots of a SERVICE call, each with spellings that lexers get wrong: pyoxigraph decides what is a call.
 _BEFORE = ["", ".", "?s ?p true", "?s ?p 1.", "?s ?p <URL>.", "?s ?p x:a\\#", "?s ?p x:a\\'", "?s ?p 'a#'", "# c\n"]
 _KEYWORD = [

@@ -183,8 +183,11 @@ def test_a_crash_between_checkpoint_and_new_journal_loses_nothing(store: Durable
     fresh = DurableStore(store.path)
     lines, head = fresh.lines_at()
     assert lines == before and head.seq == 3
+    (store.path / ".journal.log.x1y2").write_bytes(b"left by a kill")
     append(fresh, [], [line(9)])
     assert DurableStore(store.path).lines_at()[0] == before | {line(9)}
+    assert sorted(p.name for p in store.path.glob("*checkpoint*")) == ["checkpoint-0000000003.nq"]
+    assert not list(store.path.glob(".journal.log.*"))
 
 
 def test_backup_and_restore(store: DurableStore, tmp_path: Path) -> None:
