@@ -18,11 +18,10 @@ setup: $(STAMP)
 serve: setup ## set up and start the service on 127.0.0.1:8000 (embedded engine)
 	$(BIN)/guian-kg serve
 
-test: setup ## set up and run the whole test suite
-	$(BIN)/ruff check .
+test: check ## set up, lint, and run the whole test suite
 	$(BIN)/python -m pytest
 
-check: setup ## lint + format check (CI runs it through `make test`)
+check: setup ## lint + format check (`make test` runs it first)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
