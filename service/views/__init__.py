@@ -11,16 +11,17 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from flask import Response, current_app, g, has_request_context, request
+from flask import Response, current_app, g, has_request_context, request, url_for
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from rdflib import Graph
 
 from service.config import Settings
-from service.describe import DatasetStats, compute_stats
+from service.describe import DatasetStats, compute_stats, serialize
 from service.engine import QueryJob, QueryOutcome
 from service.errors import (
     GuianError,
@@ -32,6 +33,7 @@ from service.errors import (
 )
 from service.executor import QueryExecutor
 from service.formats import Format
+from service.protocol import RDF_FORMATS, choose_format
 from service.store import Snapshot
 from service.writes import Follower, WriteOp, Writer
 
@@ -335,3 +337,26 @@ def not_modified(etag: str) -> Response:
     response.set_etag(etag)
     response.vary.add("Accept")
     return response
+
+
+def description_response(
+    kind: str, build: Callable[..., Graph], requested_format: str | None, extend: Callable[[Graph], None] | None = None
+) -> Response:
+    """The service description or VoID (`build`) of the current data version, negotiated, with a per-format ETag."""
+    st = state()
+    snapshot = st.snapshot
+    fmt = choose_format(RDF_FORMATS, request.headers.get("Accept"), requested_format)
+    etag = f"{snapshot.version}-{kind}-{fmt.key}"
+    if request.if_none_match.contains(etag):
+        return not_modified(etag)
+    graph = build(
+        st.settings,
+        snapshot.graphs,
+        snapshot.inferred_graph,
+        st.stats(),
+        endpoint=url_for("sparql.sparql", _external=True),
+        version=snapshot.version,
+    )
+    if extend is not None:
+        extend(graph)
+    return rdf_response(serialize(graph, fmt), fmt, etag)

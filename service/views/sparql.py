@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, request
 from rdflib import BNode
 
-from service.describe import serialize, service_description
+from service.describe import service_description
 from service.engine import QueryJob
 from service.errors import BadRequestError
 from service.protocol import (
     FORM_FORMATS,
-    RDF_FORMATS,
     SparqlRequest,
     check_content_length,
     choose_format,
@@ -19,7 +18,7 @@ from service.protocol import (
     read_body,
 )
 from service.query_text import check_query
-from service.views import apply_write, authorize_write, not_modified, rdf_response, state
+from service.views import apply_write, authorize_write, description_response, state
 from service.views.api import library
 from service.writes import WriteOp, check_update
 
@@ -72,22 +71,12 @@ def _answer(parsed: SparqlRequest) -> Response:
 
 
 def _service_description(parsed: SparqlRequest) -> Response:
-    st = state()
-    snapshot = st.snapshot
-    fmt = choose_format(RDF_FORMATS, request.headers.get("Accept"), parsed.format)
-    etag = f"{snapshot.version}-sd-{fmt.key}"
-    if request.if_none_match.contains(etag):
-        return not_modified(etag)
-    graph = service_description(
-        st.settings,
-        snapshot.graphs,
-        snapshot.inferred_graph,
-        st.stats(),
-        endpoint=url_for("sparql.sparql", _external=True),
-        version=snapshot.version,
+    return description_response(
+        "sd",
+        service_description,
+        parsed.format,
+        extend=lambda graph: library().describe(graph, BNode("service"), request.url_root),
     )
-    library().describe(graph, BNode("service"), request.url_root)
-    return rdf_response(serialize(graph, fmt), fmt, etag)
 
 
 def _update(parsed: SparqlRequest) -> Response:
