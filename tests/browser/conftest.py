@@ -6,14 +6,9 @@ under CI=true, so a CI run can never pass by silently testing nothing.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import requests
+from processes import free_port, in_ci, spawn, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -41,29 +36,9 @@ CHROMIUM_ARGS = [
 
 def _missing(reason: str) -> None:
     """Skip locally; fail in CI, where a missing browser means the suite is not what it claims."""
-    if os.environ.get("CI", "").lower() == "true":
+    if in_ci():
         pytest.fail(f"browser tests cannot run under CI=true: {reason}")
     pytest.skip(reason)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((LOOPBACK, 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop the server and what it started (its own process group), by id."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
 
 
 def _serve_command() -> list[str]:
@@ -74,7 +49,7 @@ def _serve_command() -> list[str]:
 @pytest.fixture(scope="session")
 def server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """The base URL of a `guian-kg serve` process on a free loopback port, stopped at the end."""
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("browser-server") / "server.log"
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUIAN_KG_")}
     command = [
@@ -87,25 +62,13 @@ def server(cache_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "--query-workers=2",
         f"--cache-dir={cache_dir}",
     ]
-    with open(log, "wb") as output:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    process = spawn(command, log, env)
     base = f"http://{LOOPBACK}:{port}"
     try:
-        deadline = time.monotonic() + 180
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"server exited with {process.returncode}:\n{log.read_text(errors='replace')[-4000:]}")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(f"server not ready in 180 s:\n{log.read_text(errors='replace')[-4000:]}")
-            time.sleep(0.25)
+        wait_ready(base + "/readyz", process, log, timeout=180)
         yield base
     finally:
-        _stop(process)
+        stop(process)
 
 
 @pytest.fixture(scope="session")

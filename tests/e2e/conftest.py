@@ -7,17 +7,13 @@ The versions of every client and peer used are printed at the end of the run.
 
 from __future__ import annotations
 
-import contextlib
 import http.client
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,6 +23,7 @@ from typing import Any
 
 import pytest
 import requests
+from processes import free_port, require, spawn, stop, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = Path(__file__).resolve().parent / "peers"
@@ -34,63 +31,6 @@ PARTNER_DATA = PEERS / "partner.ttl"
 COMUNICA_RUNNER = PEERS / "comunica.cjs"
 COMUNICA_PACKAGE = PEERS / "node_modules" / "@comunica" / "query-sparql" / "package.json"
 VERSIONS: dict[str, str] = {}  # client or peer -> exact version, printed at the end of the run
-
-
-def in_ci() -> bool:
-    """Whether this run is CI's, where every peer is installed and a missing one is a failure."""
-    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
-
-
-def require(available: object, what: str) -> None:
-    """Skip without `what` on a developer's machine; fail under CI=true."""
-    if available:
-        return
-    if in_ci():
-        pytest.fail(f"{what} is missing (CI installs it: see .ci/run)")
-    pytest.skip(f"{what} is not installed")
-
-
-def free_port() -> int:
-    """A TCP port on loopback that nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def stop(process: subprocess.Popen) -> None:
-    """Stop a process we started and everything it started (its own process group), by id."""
-    if process.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=5)
-
-
-def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 120.0) -> None:
-    """Poll `url` until it answers 200; fail with the process's log if it exits or takes too long."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if process.poll() is not None:
-            tail = log.read_text(errors="replace")[-4000:]
-            pytest.fail(f"{process.args!r} exited with {process.returncode}:\n{tail}")
-        with contextlib.suppress(requests.RequestException):
-            if requests.get(url, timeout=2).status_code == 200:
-                return
-        if time.monotonic() > deadline:
-            pytest.fail(f"{url} not ready in {timeout:g} s:\n{log.read_text(errors='replace')[-4000:]}")
-        time.sleep(0.1)
-
-
-def _spawn(command: list[str], log: Path, env: dict[str, str] | None = None) -> subprocess.Popen:
-    with open(log, "wb") as output:
-        return subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
 
 
 # --- our server ---------------------------------------------------------------------------------------------
@@ -140,7 +80,7 @@ def start_server(tmp_path_factory: pytest.TempPathFactory, e2e_cache: Path) -> I
                 command.append(f"--{name.replace('_', '-')}={text}")
         log = tmp_path_factory.mktemp("server") / "server.log"
         env = {k: v for k, v in os.environ.items() if not k.startswith("GUIAN_KG_")}
-        server = Server(f"http://127.0.0.1:{port}", _spawn(command, log, env), log)
+        server = Server(f"http://127.0.0.1:{port}", spawn(command, log, env), log)
         started.append(server)
         wait_ready(server.base + "/readyz", server.process, log)
         return server
@@ -207,7 +147,7 @@ def start_oxigraph(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callabl
             command.append("--union-default-graph")
         if timeout_s is not None:
             command.append(f"--timeout-s={timeout_s}")
-        peer = Oxigraph(f"http://127.0.0.1:{port}", _spawn(command, folder / "log"), folder / "log")
+        peer = Oxigraph(f"http://127.0.0.1:{port}", spawn(command, folder / "log"), folder / "log")
         started.append(peer)
         wait_ready(peer.query + "?query=ASK%7B%7D", peer.process, peer.log, timeout=30)
         if data is not None:
@@ -445,7 +385,7 @@ def virtuoso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Virtuoso]:
     ini = folder / "virtuoso.ini"
     ini.write_text(VIRTUOSO_INI.format(folder=folder, sql_port=sql_port, http_port=http_port))
     log = folder / "stdout.log"
-    peer = Virtuoso(f"http://127.0.0.1:{http_port}", _spawn([binary, "+configfile", str(ini), "+foreground"], log), log)
+    peer = Virtuoso(f"http://127.0.0.1:{http_port}", spawn([binary, "+configfile", str(ini), "+foreground"], log), log)
     try:
         wait_ready(peer.sparql + "?query=ASK%7B%7D", peer.process, log, timeout=90)
         grant = 'GRANT SPARQL_UPDATE TO "SPARQL";'
