@@ -10,15 +10,18 @@ import os
 import re
 import shutil
 import threading
+import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from typing import Any
 
 from flask import Flask, Response, current_app, g, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import parse_etags
 
 from service import errors
 from service.config import Settings, load_settings
@@ -28,7 +31,7 @@ from service.executor import QueryExecutor
 from service.protocol import PROBLEM_JSON, prefers_html
 from service.serve import export_settings
 from service.store import Snapshot, load_snapshot, open_store, snapshot_of
-from service.views import EXTENSION, ServiceState
+from service.views import CACHE_CONTROL, EXTENSION, REQUEST_KEY, QueryRecord, ServiceState
 from service.views.api import bp as api_bp
 from service.views.explain import bp as explain_bp
 from service.views.ops import bp as ops_bp
@@ -57,6 +60,10 @@ _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 MAX_URL_BYTES = 16 * 1024  # longer URLs get 414 (granian drops request heads over 64 KiB: service.serve)
 BODY_SECONDS = 15.0  # a request body must arrive within this time (408 otherwise)
 _SLOW_READERS = threading.BoundedSemaphore(64)  # bodies being read at once, per process
+_BODY_READERS = ThreadPoolExecutor(64, thread_name_prefix="guian-kg-body")  # threads start as needed
+BODY_ERROR = "guian_kg.body_error"  # WSGI environ: why the body could not be read (raised by _guard_request)
+FAST_PATHS = frozenset({"/sparql", "/sparql/"})
+CORS_READ_HEADERS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", "ETag, X-Request-Id"))
 # The reads a cross-origin page may make; Authorization is not among the allowed headers, so
 # browsers can never carry the write token across origins.
 CORS_METHODS = "GET, HEAD, POST, OPTIONS"
@@ -118,6 +125,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(GuianError, render_problem)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
+    app.wsgi_app = FastAnswers(app, state)  # type: ignore[method-assign]
     return app
 
 
@@ -149,39 +157,125 @@ def _follow_journal() -> None:
 
 
 def _guard_request() -> Response | None:
-    """414 for an over-long URL; a request body read whole within BODY_SECONDS (slow clients get 408)."""
+    """414 for an over-long URL; the error of a body that did not arrive whole in time (read by `FastAnswers`)."""
     environ = request.environ
     if len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", "")) > MAX_URL_BYTES:
         raise errors.URITooLongError(f"the URL is over {MAX_URL_BYTES} bytes; send the query with POST")
-    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
-    if request.method in ("GET", "HEAD", "OPTIONS") or not (request.content_length or chunked):
-        return None
-    limit = current_app.extensions[EXTENSION].settings.max_request_bytes
-    if request.content_length and request.content_length > limit:
-        return None  # refused by its declared length where it is read (413), without reading it
-    if not _SLOW_READERS.acquire(blocking=False):
-        raise errors.NotReadyError("too many request bodies are arriving slowly; retry later")
-    stream, box, done = environ["wsgi.input"], {}, threading.Event()
+    problem = environ.get(BODY_ERROR)
+    if problem is not None:
+        raise problem
+    return None
 
-    def read() -> None:
+
+def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
+    """Read a request body whole, within BODY_SECONDS, into the environ and return it (None: nothing was read;
+    a problem is left under BODY_ERROR).
+
+    The server hands the request over before its body has arrived and its read has no time limit, so the read
+    runs on a pool thread while the request's thread waits at most BODY_SECONDS (slow clients get 408).
+    """
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    try:
+        declared = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None  # Flask answers the malformed header
+    if environ["REQUEST_METHOD"] in ("GET", "HEAD", "OPTIONS") or not (declared or chunked) or declared > limit:
+        return None  # no body, or one refused by its declared length where it is read (413), without reading it
+    if len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", "")) > MAX_URL_BYTES:
+        return None  # refused with 414 before its body matters
+    if not _SLOW_READERS.acquire(blocking=False):
+        environ[BODY_ERROR] = errors.NotReadyError("too many request bodies are arriving slowly; retry later")
+        return None
+    stream = environ["wsgi.input"]
+
+    def read() -> bytes:
         try:
-            box["body"] = stream.read(limit + 1)
-        except Exception as exc:  # the client went away
-            box["error"] = exc
+            return stream.read(limit + 1)
         finally:
             _SLOW_READERS.release()
-            done.set()
 
-    threading.Thread(target=read, name="guian-kg-body", daemon=True).start()
-    if not done.wait(BODY_SECONDS):
+    try:
+        body = _BODY_READERS.submit(read).result(BODY_SECONDS)
+    except TimeoutError:
         # The reader stays blocked until the client sends or leaves; _SLOW_READERS caps how many may.
-        raise errors.RequestTimeoutError(f"the request body did not arrive within {BODY_SECONDS:g} s")
-    if "error" in box:
-        raise errors.BadRequestError("the request body could not be read")
-    environ["wsgi.input"] = io.BytesIO(box["body"])
-    environ["CONTENT_LENGTH"] = str(len(box["body"]))
+        environ[BODY_ERROR] = errors.RequestTimeoutError(f"the request body did not arrive within {BODY_SECONDS:g} s")
+        return None
+    except Exception:  # the client went away
+        environ[BODY_ERROR] = errors.BadRequestError("the request body could not be read")
+        return None
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
     environ.pop("HTTP_TRANSFER_ENCODING", None)
-    return None
+    return body
+
+
+class FastAnswers:
+    """WSGI middleware in front of Flask: reads request bodies (see `_read_body`), and answers a /sparql request
+    whose exact bytes were answered before on the data version being served, without Flask, the engine or a
+    query worker. Its response carries the same headers as Flask's would (tests compare them); everything else,
+    and every first time, goes to Flask, which keeps the answer for next time (`service.views.answer_query`).
+    """
+
+    def __init__(self, app: Flask, state: ServiceState) -> None:
+        self.app = app.wsgi_app
+        self.state = state
+        self.counted: dict[tuple[str, int], Any] = {}  # (method, status) -> requests counter child
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        state = self.state
+        body = _read_body(environ, state.settings.max_request_bytes)
+        method = environ["REQUEST_METHOD"]
+        if (
+            environ.get("PATH_INFO") not in FAST_PATHS
+            or not (method == "GET" or (method == "POST" and body is not None))
+            or not state.cache.enabled
+            or BODY_ERROR in environ
+        ):
+            return self.app(environ, start_response)
+        started = time.perf_counter()
+        key = (
+            method,
+            environ.get("SCRIPT_NAME", ""),
+            environ["PATH_INFO"],
+            environ.get("QUERY_STRING", ""),
+            environ.get("CONTENT_TYPE", ""),
+            body,
+            environ.get("HTTP_ACCEPT", ""),
+            environ.get("HTTP_HOST", ""),
+            environ.get("wsgi.url_scheme", ""),
+        )
+        state.follow()
+        answer = state.cache.get(key, state.served_version)
+        if answer is None:
+            environ[REQUEST_KEY] = key
+            return self.app(environ, start_response)
+        given = environ.get("HTTP_X_REQUEST_ID", "")
+        request_id = given if _REQUEST_ID.match(given) else uuid.uuid4().hex
+        record = QueryRecord(form=answer.form, rows=answer.rows, cache="hit")
+        state.metrics.cache_lookups.labels("hit").inc()
+        condition = environ.get("HTTP_IF_NONE_MATCH")
+        if condition and parse_etags(condition).contains_weak(answer.etag.strip('"')):
+            record.status, record.cache, payload = 304, "revalidated", b""
+            headers = [("ETag", answer.etag)]
+        else:
+            payload = answer.body
+            headers = [
+                ("Content-Type", answer.content_type),
+                ("Content-Length", str(len(payload))),
+                ("ETag", answer.etag),
+                ("Cache-Control", CACHE_CONTROL),
+            ]
+        headers += [("Vary", "Accept"), *CORS_READ_HEADERS, ("X-Content-Type-Options", "nosniff")]
+        headers.append(("X-Request-Id", request_id))
+        start_response("200 OK" if record.status == 200 else "304 Not Modified", headers)
+        counter = self.counted.get((method, record.status))
+        if counter is None:
+            counter = self.counted[method, record.status] = state.metrics.requests.labels(
+                "/sparql", method, str(record.status)
+            )
+        counter.inc()
+        state.log_query(answer.query_sha256, record, time.perf_counter() - started, request_id)
+        return [payload]
 
 
 def _assign_request_id() -> None:
@@ -190,8 +284,8 @@ def _assign_request_id() -> None:
 
 
 def _common_headers(response: Response) -> Response:
-    response.headers["Access-Control-Allow-Origin"] = "*"
-    response.headers["Access-Control-Expose-Headers"] = "ETag, X-Request-Id"
+    for name, value in CORS_READ_HEADERS:
+        response.headers[name] = value
     response.headers.setdefault("X-Content-Type-Options", "nosniff")
     if request.method == "OPTIONS":
         response.headers["Access-Control-Allow-Methods"] = CORS_METHODS

@@ -25,6 +25,13 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _port(text: str) -> int:
     value = int(text)
     if not 0 <= value <= 65535:
@@ -115,6 +122,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_workers", "3", _positive_int, "Query worker processes per web worker (killed on timeout)."),
     Setting("max_request_bytes", "1048576", _positive_int, "Largest request body or query accepted, in bytes."),
     Setting("max_result_rows", "100000", _positive_int, "Largest result (rows or triples) returned; more is an error."),
+    Setting(
+        "result_cache_mb",
+        "64",
+        _non_negative_int,
+        "Memory per web worker for answers of repeated queries (per data version); 0 turns the cache off.",
+    ),
     Setting("update_token", None, _optional(_text), "Bearer token for /update and /store writes; unset = read-only."),
     Setting("service_allow", "", _urls, "Space-separated endpoint URLs that SERVICE may call; empty = none."),
     Setting("service_timeout", "5", _positive_float, "Time limit of one SERVICE call, in seconds."),
@@ -149,6 +162,7 @@ class Settings:
     query_workers: int
     max_request_bytes: int
     max_result_rows: int
+    result_cache_mb: int
     update_token: str | None
     service_allow: tuple[str, ...]
     service_timeout: float

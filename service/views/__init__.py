@@ -33,7 +33,9 @@ from service.errors import (
 )
 from service.executor import QueryExecutor
 from service.formats import Format
-from service.protocol import RDF_FORMATS, choose_format
+from service.protocol import FORM_FORMATS, RDF_FORMATS, choose_format, effective_timeout
+from service.query_text import check_query
+from service.result_cache import Answer, ResultCache, etag_of, job_identity
 from service.store import Snapshot
 from service.writes import Follower, WriteOp, Writer
 
@@ -64,6 +66,12 @@ class Metrics:
             "guian_kg_query_timeouts", "Queries stopped at their time limit.", ["engine"], registry=self.registry
         )
         self.in_flight = Gauge("guian_kg_queries_in_flight", "Queries running now.", registry=self.registry)
+        self.cache_lookups = Counter(
+            "guian_kg_result_cache_lookups",
+            "Look-ups of repeated queries' answers, by result (hit, miss).",
+            ["result"],
+            registry=self.registry,
+        )
 
 
 @dataclass
@@ -73,6 +81,7 @@ class QueryRecord:
     form: str | None = None
     rows: int = 0
     status: int = 200
+    cache: str | None = None  # hit | miss | None (not cacheable, or the cache is off)
 
 
 class ServiceState:
@@ -95,6 +104,9 @@ class ServiceState:
         self.follower = follower
         self.metrics = Metrics()
         self._data: tuple[Snapshot | None, QueryExecutor | None] = (snapshot, executor)
+        # The remote store can change without us: its answers are never kept.
+        cache_bytes = 0 if settings.engine == "remote" else settings.result_cache_mb * 2**20
+        self.cache = ResultCache(cache_bytes, snapshot.version if snapshot is not None else None)
         self._stats: dict[str, DatasetStats] = {}
         self._stats_lock = threading.Lock()
         self._users: dict[QueryExecutor, int] = {}  # requests pinned to each executor
@@ -136,6 +148,13 @@ class ServiceState:
     @snapshot.setter
     def snapshot(self, value: Snapshot | None) -> None:
         self._data = (value, self._data[1])
+        self.cache.clear(value.version if value is not None else None)
+
+    @property
+    def served_version(self) -> str | None:
+        """The data version new requests get (whatever the current request is pinned to)."""
+        snapshot = self._data[0]
+        return snapshot.version if snapshot is not None else None
 
     @property
     def executor(self) -> QueryExecutor | None:
@@ -150,6 +169,7 @@ class ServiceState:
         with self._pin_lock:
             old = self._data[1]
             self._data = (snapshot, executor)  # one assignment: no request can see half of it
+            self.cache.clear(snapshot.version)  # answers of the old version are never served again
             if old is not None and self._users.get(old):
                 self._retired.append(old)
                 old = None
@@ -190,30 +210,60 @@ class ServiceState:
             record.status = 500
             raise
         finally:
-            elapsed = time.perf_counter() - started
             self.metrics.in_flight.dec()
-            if record.form is not None:
-                self.metrics.query_seconds.labels(self.engine_name, record.form).observe(elapsed)
-            query_log.info(
-                json.dumps(
-                    {
-                        "event": "query",
-                        "query_sha256": hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12],
-                        "form": record.form,
-                        "duration_ms": round(elapsed * 1000, 2),
-                        "rows": record.rows,
-                        "status": record.status,
-                        "engine": self.engine_name,
-                        "request_id": g.get("request_id"),
-                    }
-                )
-            )
+            digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
+            self.log_query(digest, record, time.perf_counter() - started, g.get("request_id"))
+
+    def log_query(self, query_sha256: str, record: QueryRecord, elapsed: float, request_id: str | None) -> None:
+        """Time a finished query in the metrics and write its one JSON line to the query log."""
+        if record.form is not None:
+            self.metrics.query_seconds.labels(self.engine_name, record.form).observe(elapsed)
+        if not query_log.isEnabledFor(logging.INFO):
+            return
+        line = {
+            "event": "query",
+            "query_sha256": query_sha256,
+            "form": record.form,
+            "duration_ms": round(elapsed * 1000, 2),
+            "rows": record.rows,
+            "status": record.status,
+            "engine": self.engine_name,
+            "cache": record.cache,
+            "request_id": request_id,
+        }
+        query_log.info(json.dumps(line))
 
     def run(self, job: QueryJob, timeout: float) -> QueryOutcome:
         """Run a job on the executor (raises GuianError subclasses: syntax, timeout, limits, SERVICE)."""
         if self.executor is None:
             raise NotReadyError("the query executor is not loaded")
         return self.executor.run(job, timeout)
+
+    def cache_identity(self, job: QueryJob) -> tuple[bytes, str] | None:
+        """The cache key and ETag of a job's answer on the pinned data version, or None when it is not kept."""
+        snapshot = self.snapshot
+        if not self.cache.enabled or snapshot is None:
+            return None
+        identity = job_identity(job)
+        if identity is None:
+            return None
+        return identity, etag_of(snapshot.version, identity)
+
+    def run_cached(
+        self, job: QueryJob, timeout: float, key: tuple[bytes, str], content_type: str, record: QueryRecord
+    ) -> Answer:
+        """The answer of a cacheable job: the kept one of this data version, or a new one (then kept)."""
+        identity, etag = key
+        version = self.snapshot.version  # type: ignore[union-attr]  # cache_identity checked it
+        answer = self.cache.get(identity, version)
+        record.cache = "miss" if answer is None else "hit"
+        self.metrics.cache_lookups.labels(record.cache).inc()
+        if answer is None:
+            outcome = self.run(job, timeout)
+            digest = hashlib.sha256(job.query.encode("utf-8", "replace")).hexdigest()[:12]
+            answer = Answer(version, etag, content_type, outcome.body, outcome.form, outcome.rows, digest)
+            self.cache.put(identity, answer)
+        return answer
 
     def select_rows(self, query: str) -> list[dict[str, str]]:
         """The rows of an internal SELECT as variable -> lexical value (used for statistics)."""
@@ -249,6 +299,64 @@ class ServiceState:
 def state() -> ServiceState:
     """The service state of the current app."""
     return current_app.extensions[EXTENSION]
+
+
+def answer_query(
+    text: str,
+    requested_format: str | None,
+    infer: bool | None,
+    timeout: float | None,
+    **job_options: Any,
+) -> Response:
+    """Run a client's query (from /sparql or a named query) and answer it, negotiated, with an ETag if it is kept.
+
+    A repeated deterministic query is answered from the result cache of its data version; a client that already
+    holds that answer (If-None-Match) gets 304 without the query running. `job_options` are QueryJob fields
+    (graphs, base IRI, bindings).
+    """
+    st = state()
+    settings = st.settings
+    with st.observe_query(text) as record:
+        record.form = check_query(text, settings.service_allow)
+        fmt = choose_format(FORM_FORMATS[record.form], request.headers.get("Accept"), requested_format)
+        job = QueryJob(
+            query=text,
+            result_format=fmt.key,
+            infer=settings.infer if infer is None else infer,
+            max_rows=settings.max_result_rows,
+            **job_options,
+        )
+        limit = effective_timeout(timeout, settings.query_timeout)
+        key = st.cache_identity(job)
+        if key is None:
+            outcome = st.run(job, limit)
+            record.rows = outcome.rows
+            response = Response(outcome.body, content_type=fmt.content_type)
+            response.headers["Cache-Control"] = "no-store"  # its answer may differ next time
+            response.vary.add("Accept")
+            return response
+        if request.if_none_match.contains_weak(key[1].strip('"')):
+            record.status, record.cache = 304, "revalidated"
+            return not_modified(key[1].strip('"'))
+        answer = st.run_cached(job, limit, key, fmt.content_type, record)
+        record.rows = answer.rows
+        request_key = request.environ.get(REQUEST_KEY)
+        if request_key is not None:
+            st.cache.put(request_key, answer)  # the same bytes again: answered before Flask (service.app)
+    return cached_response(answer)
+
+
+REQUEST_KEY = "guian_kg.request_key"  # WSGI environ: the exact bytes of a request that may be answered from cache
+CACHE_CONTROL = "no-cache"  # keep it, but ask again (a 304 is cheap): a write may change it at any time
+
+
+def cached_response(answer: Answer) -> Response:
+    """A 200 response carrying a kept answer with its ETag."""
+    response = Response(answer.body, content_type=answer.content_type)
+    response.headers["ETag"] = answer.etag
+    response.headers["Cache-Control"] = CACHE_CONTROL
+    response.vary.add("Accept")
+    return response
 
 
 def require_write_token(settings: Settings, authorization: str | None) -> None:

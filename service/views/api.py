@@ -11,19 +11,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
 
-from service.engine import QueryJob
 from service.errors import BadRequestError
-from service.protocol import (
-    FORM_FORMATS,
-    choose_format,
-    decode_form,
-    effective_timeout,
-    parse_infer,
-    parse_timeout,
-)
+from service.protocol import decode_form, parse_infer, parse_timeout
 from service.query_library import RESERVED, Library, load_library
-from service.query_text import check_query
-from service.views import EXTENSION, state
+from service.views import EXTENSION, answer_query
 
 bp = Blueprint("api", __name__)
 
@@ -84,23 +75,6 @@ def run_query(name: str) -> Response:
     infer = parse_infer(control.get("infer"))
     timeout = parse_timeout(control.get("timeout"))
     prepared = query.prepare(params)
-
-    st = state()
-    settings = st.settings
-    with st.observe_query(prepared.text) as record:
-        record.form = check_query(prepared.text, settings.service_allow)
-        fmt = choose_format(
-            FORM_FORMATS[record.form], request.headers.get("Accept"), control.get("format") or control.get("output")
-        )
-        job = QueryJob(
-            query=prepared.text,
-            result_format=fmt.key,
-            infer=settings.infer if infer is None else infer,
-            bindings=prepared.bindings,
-            max_rows=settings.max_result_rows,
-        )
-        outcome = st.run(job, effective_timeout(timeout, settings.query_timeout))
-        record.rows = outcome.rows
-    response = Response(outcome.body, content_type=fmt.content_type)
-    response.vary.add("Accept")
-    return response
+    return answer_query(
+        prepared.text, control.get("format") or control.get("output"), infer, timeout, bindings=prepared.bindings
+    )

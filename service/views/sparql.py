@@ -6,19 +6,9 @@ from flask import Blueprint, Response, request
 from rdflib import BNode
 
 from service.describe import service_description
-from service.engine import QueryJob
 from service.errors import BadRequestError
-from service.protocol import (
-    FORM_FORMATS,
-    SparqlRequest,
-    check_content_length,
-    choose_format,
-    effective_timeout,
-    parse_sparql_request,
-    read_body,
-)
-from service.query_text import check_query
-from service.views import apply_write, authorize_write, description_response, state
+from service.protocol import SparqlRequest, check_content_length, parse_sparql_request, read_body
+from service.views import answer_query, apply_write, authorize_write, description_response, state
 from service.views.api import library
 from service.writes import WriteOp, check_update
 
@@ -48,26 +38,15 @@ def sparql() -> Response:
 
 
 def _answer(parsed: SparqlRequest) -> Response:
-    st = state()
-    settings = st.settings
-    text = parsed.query or ""
-    with st.observe_query(text) as record:
-        record.form = check_query(text, settings.service_allow)
-        fmt = choose_format(FORM_FORMATS[record.form], request.headers.get("Accept"), parsed.format)
-        job = QueryJob(
-            query=text,
-            result_format=fmt.key,
-            infer=settings.infer if parsed.infer is None else parsed.infer,
-            default_graph_uris=parsed.default_graph_uris,
-            named_graph_uris=parsed.named_graph_uris,
-            base_iri=request.base_url,  # relative IRIs in a query resolve against the endpoint's URL
-            max_rows=settings.max_result_rows,
-        )
-        outcome = st.run(job, effective_timeout(parsed.timeout, settings.query_timeout))
-        record.rows = outcome.rows
-    response = Response(outcome.body, content_type=fmt.content_type)
-    response.vary.add("Accept")
-    return response
+    return answer_query(
+        parsed.query or "",
+        parsed.format,
+        parsed.infer,
+        parsed.timeout,
+        default_graph_uris=parsed.default_graph_uris,
+        named_graph_uris=parsed.named_graph_uris,
+        base_iri=request.base_url,  # relative IRIs in a query resolve against the endpoint's URL
+    )
 
 
 def _service_description(parsed: SparqlRequest) -> Response:
