@@ -204,6 +204,27 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+BENCH_SUITES = ("run", "scale", "profile")
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run one of the benchmarks of a checkout (`benchmarks/`: HTTP side by side with the peers, scale, profile)."""
+    import importlib
+
+    checkout = Path(__file__).resolve().parent.parent
+    if not (checkout / "benchmarks" / f"{args.suite}.py").is_file():
+        print(
+            "guian-kg: bench needs a checkout of the repository (its benchmarks/ folder) and the bench extra: "
+            "pip install -e '.[bench]'",
+            file=sys.stderr,
+        )
+        return 2
+    if str(checkout) not in sys.path:
+        sys.path.insert(0, str(checkout))
+    suite = importlib.import_module(f"benchmarks.{args.suite}")
+    return int(suite.main(args.arguments) or 0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand, with every setting as a flag."""
     parser = argparse.ArgumentParser(prog="guian-kg", description=__doc__)
@@ -257,8 +278,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", help="a file written by `guian-kg backup` (or any N-Quads of named graphs)")
     p.set_defaults(run=cmd_restore)
 
-    for subparser in sub.choices.values():
-        _add_settings(subparser)
+    p = sub.add_parser(
+        "bench",
+        help="benchmarks from a checkout: run (HTTP vs Oxigraph server, rdflib-endpoint), scale, profile",
+        description="Runs python -m benchmarks.<suite> with the arguments that follow (see benchmarks/README.md).",
+    )
+    p.add_argument("suite", choices=BENCH_SUITES, nargs="?", default="run")
+    p.add_argument("arguments", nargs=argparse.REMAINDER, help="the suite's own options, e.g. --quick")
+    p.set_defaults(run=cmd_bench)
+
+    for name, subparser in sub.choices.items():
+        if name != "bench":  # the suites take their own options
+            _add_settings(subparser)
     return parser
 
 
