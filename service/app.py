@@ -62,7 +62,8 @@ BODY_SECONDS = 15.0  # a request body must arrive within this time (408 otherwis
 _SLOW_READERS = threading.BoundedSemaphore(64)  # bodies being read at once, per process
 _BODY_READERS = ThreadPoolExecutor(64, thread_name_prefix="guian-kg-body")  # threads start as needed
 BODY_ERROR = "guian_kg.body_error"  # WSGI environ: why the body could not be read (raised by _guard_request)
-FAST_PATHS = frozenset({"/sparql", "/sparql/"})
+FAST_PATHS = frozenset({"/sparql", "/sparql/"})  # and GET /api/queries/<name>: every path of `answer_query`
+NAMED_QUERIES = "/api/queries/"
 CORS_READ_HEADERS = (("Access-Control-Allow-Origin", "*"), ("Access-Control-Expose-Headers", "ETag, X-Request-Id"))
 # The reads a cross-origin page may make; Authorization is not among the allowed headers, so
 # browsers can never carry the write token across origins.
@@ -210,27 +211,29 @@ def _read_body(environ: dict[str, Any], limit: int) -> bytes | None:
 
 
 class FastAnswers:
-    """WSGI middleware in front of Flask: reads request bodies (see `_read_body`), and answers a /sparql request
-    whose exact bytes were answered before on the data version being served, without Flask, the engine or a
-    query worker. Its response carries the same headers as Flask's would (tests compare them); everything else,
-    and every first time, goes to Flask, which keeps the answer for next time (`service.views.answer_query`).
+    """WSGI middleware in front of Flask: reads request bodies (see `_read_body`), and answers a query request
+    (/sparql, a named query) whose exact bytes were answered before on the data version being served, without
+    Flask, the engine or a query worker. Its response carries the same headers as Flask's would (tests compare
+    them); everything else, and every first time, goes to Flask, which keeps the answer for next time
+    (`service.views.answer_query`).
     """
 
     def __init__(self, app: Flask, state: ServiceState) -> None:
         self.app = app.wsgi_app
         self.state = state
-        self.counted: dict[tuple[str, int], Any] = {}  # (method, status) -> requests counter child
+        self.counted: dict[tuple[str, str, int], Any] = {}  # (route, method, status) -> requests counter child
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         state = self.state
         body = _read_body(environ, state.settings.max_request_bytes)
-        method = environ["REQUEST_METHOD"]
-        if (
-            environ.get("PATH_INFO") not in FAST_PATHS
-            or not (method == "GET" or (method == "POST" and body is not None))
-            or not state.cache.enabled
-            or BODY_ERROR in environ
-        ):
+        method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
+        if path in FAST_PATHS:
+            route = "/sparql"
+            answerable = method == "GET" or (method == "POST" and body is not None)
+        else:
+            route = "/api/queries/<name>"
+            answerable = method == "GET" and path.startswith(NAMED_QUERIES)
+        if not answerable or not state.cache.enabled or BODY_ERROR in environ:
             return self.app(environ, start_response)
         started = time.perf_counter()
         key = (
@@ -268,10 +271,10 @@ class FastAnswers:
         headers += [("Vary", "Accept"), *CORS_READ_HEADERS, ("X-Content-Type-Options", "nosniff")]
         headers.append(("X-Request-Id", request_id))
         start_response("200 OK" if record.status == 200 else "304 Not Modified", headers)
-        counter = self.counted.get((method, record.status))
+        counter = self.counted.get((route, method, record.status))
         if counter is None:
-            counter = self.counted[method, record.status] = state.metrics.requests.labels(
-                "/sparql", method, str(record.status)
+            counter = self.counted[route, method, record.status] = state.metrics.requests.labels(
+                route, method, str(record.status)
             )
         counter.inc()
         state.log_query(answer.query_sha256, record, time.perf_counter() - started, request_id)
