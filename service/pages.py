@@ -263,11 +263,13 @@ UI_TEXT: dict[str, dict[str, str]] = {
 # --- addresses -----------------------------------------------------------------------------------------------
 
 
-def resource_iri(base_iri: str, kind: str, slug: str) -> str | None:
-    """The IRI that `/id/<kind>/<slug>` names, or None when the path cannot name a resource."""
-    if not (_KIND.match(kind) and _SLUG.match(slug)):
+def resource_iri(base_iri: str, kind: str | None, slug: str) -> str | None:
+    """The IRI that `/id/<kind>/<slug>` (or `/id/<slug>`, kind None) names, or None when the path cannot name one."""
+    if not _SLUG.match(slug):
         return None
-    return f"{base_iri}id/{kind}/{slug}"
+    if kind is None:
+        return f"{base_iri}id/{slug}"  # e.g. the domain scheme, …/id/domain-scheme
+    return f"{base_iri}id/{kind}/{slug}" if _KIND.match(kind) else None
 
 
 def claim_iri(base_iri: str, slug: str) -> str | None:

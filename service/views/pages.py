@@ -152,8 +152,9 @@ def _resource(iri: str | None) -> Response:
     return _page("resource.html", page=page, formats=formats)
 
 
+@bp.route("/id/<slug>", defaults={"kind": None})
 @bp.route("/id/<kind>/<slug>")
-def resource(kind: str, slug: str) -> Response:
+def resource(kind: str | None, slug: str) -> Response:
     """A resource of the dataset: an HTML page, or its statements in Turtle / JSON-LD / N-Triples by Accept."""
     return _resource(pages.resource_iri(_base(), kind, slug))
 

@@ -77,6 +77,26 @@ def test_local_links() -> None:
     assert pages.local_href("http://www.w3.org/ns/org#Organization", base) is None
 
 
+def test_every_resource_of_the_dataset_has_a_page(client) -> None:
+    """Every `…/id/…` subject dereferences, as HTML and as RDF (the links the pages draw never 404)."""
+    rows = client.get(
+        "/sparql",
+        query_string={"query": f"SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(STRSTARTS(STR(?s), '{names.ID}')) }}"},
+        headers={"Accept": "application/sparql-results+json"},
+    ).get_json()["results"]["bindings"]
+    subjects = [row["s"]["value"] for row in rows]
+    assert names.ID + "domain-scheme" in subjects  # one path segment: /id/<slug>
+    assert len(subjects) > 100
+    for iri in subjects:
+        path = pages.local_href(iri, names.DEFAULT_BASE)
+        assert path is not None, iri
+        turtle = client.get(path, headers={"Accept": "text/turtle"})
+        assert turtle.status_code == 200, (path, turtle.status_code)
+        graph = Graph().parse(data=turtle.get_data(as_text=True), format="turtle")
+        assert URIRef(iri) in set(graph.subjects()), path
+    assert client.get(pages.local_href(names.ID + "domain-scheme", names.DEFAULT_BASE)).status_code == 200
+
+
 def test_text_wrapping_fits_and_keeps_words() -> None:
     assert svg.wrap("Secretarial Section 6", 112, 13, 2) == ["Secretarial", "Section 6"]
     lines = svg.wrap("Government-affairs inspection and supervision", 112, 10, 2)
