@@ -32,7 +32,7 @@ from service.errors import (
     UnauthorizedError,
 )
 from service.executor import QueryExecutor
-from service.formats import Format
+from service.formats import BY_KEY, Format
 from service.protocol import FORM_FORMATS, RDF_FORMATS, choose_format, effective_timeout
 from service.query_text import check_query
 from service.result_cache import Answer, ResultCache, etag_of, job_identity
@@ -250,20 +250,31 @@ class ServiceState:
         return identity, etag_of(snapshot.version, identity)
 
     def run_cached(
-        self, job: QueryJob, timeout: float, key: tuple[bytes, str], content_type: str, record: QueryRecord
+        self, job: QueryJob, timeout: float, key: tuple[bytes, str], record: QueryRecord | None = None
     ) -> Answer:
         """The answer of a cacheable job: the kept one of this data version, or a new one (then kept)."""
         identity, etag = key
         version = self.snapshot.version  # type: ignore[union-attr]  # cache_identity checked it
         answer = self.cache.get(identity, version)
-        record.cache = "miss" if answer is None else "hit"
-        self.metrics.cache_lookups.labels(record.cache).inc()
+        result = "miss" if answer is None else "hit"
+        self.metrics.cache_lookups.labels(result).inc()
+        if record is not None:
+            record.cache = result
         if answer is None:
             outcome = self.run(job, timeout)
             digest = hashlib.sha256(job.query.encode("utf-8", "replace")).hexdigest()[:12]
+            content_type = BY_KEY[job.result_format].content_type
             answer = Answer(version, etag, content_type, outcome.body, outcome.form, outcome.rows, digest)
             self.cache.put(identity, answer)
         return answer
+
+    def query(self, job: QueryJob, timeout: float) -> QueryOutcome:
+        """Run the service's own query (pages, statistics) through the result cache when it can be kept."""
+        key = self.cache_identity(job)
+        if key is None:
+            return self.run(job, timeout)
+        answer = self.run_cached(job, timeout, key)
+        return QueryOutcome(answer.form, BY_KEY[job.result_format].media_type, answer.body, answer.rows)
 
     def select_rows(self, query: str) -> list[dict[str, str]]:
         """The rows of an internal SELECT as variable -> lexical value (used for statistics)."""
@@ -338,7 +349,7 @@ def answer_query(
         if request.if_none_match.contains_weak(key[1].strip('"')):
             record.status, record.cache = 304, "revalidated"
             return not_modified(key[1].strip('"'))
-        answer = st.run_cached(job, limit, key, fmt.content_type, record)
+        answer = st.run_cached(job, limit, key, record)
         record.rows = answer.rows
         request_key = request.environ.get(REQUEST_KEY)
         if request_key is not None:

@@ -39,7 +39,7 @@ def _select(query: str, infer: bool = True) -> list[pages.Row]:
     """Run an internal SELECT through the app's executor and return its SPARQL JSON rows."""
     st = state()
     job = QueryJob(query, "json", infer=infer, max_rows=st.settings.max_result_rows)
-    return json.loads(st.run(job, st.settings.query_timeout).body)["results"]["bindings"]
+    return json.loads(st.query(job, st.settings.query_timeout).body)["results"]["bindings"]
 
 
 def _base() -> str:
@@ -105,7 +105,7 @@ def _construct(query: str, fmt: Format, name: str, infer: bool) -> Response:
     etag = f"{st.snapshot.version}-{fmt.key}-{'i' if infer else 'a'}-{name}"
     if request.if_none_match.contains(etag):
         return not_modified(etag)
-    outcome = st.run(
+    outcome = st.query(
         QueryJob(query, fmt.key, infer=infer, max_rows=st.settings.max_result_rows), st.settings.query_timeout
     )
     if not outcome.rows:

@@ -260,3 +260,14 @@ def test_lru_is_bounded_by_bytes_and_keeps_one_version():
     assert cache.get("late", "v1") is None and len(cache) == 0
     cache.put("new", _answer("v2", b"z"))
     assert cache.get("new", "v2") is not None
+
+
+def test_resource_pages_reuse_the_answers_of_their_queries(fresh):
+    client = fresh.test_client()
+    for accept in ("text/turtle", "text/html"):
+        first = client.get("/id/section/6", headers={"Accept": accept})
+        hits = _lookups(fresh, "hit")
+        second = client.get("/id/section/6", headers={"Accept": accept})
+        assert first.status_code == second.status_code == 200
+        assert second.get_data() == first.get_data()
+        assert _lookups(fresh, "hit") > hits, accept
