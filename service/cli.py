@@ -52,11 +52,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_reason(args: argparse.Namespace) -> int:
     from service.store import asserted_dataset, data_version, reason
 
-    closure = reason(asserted_dataset())
-    print(f"data version:      {data_version()}")
+    settings = _settings(args)
+    closure = reason(asserted_dataset(), settings.reasoner)
+    print(f"data version:      {data_version(settings.base_iri, settings.reasoner)}")
+    print(f"reasoner:          {closure.reasoner}")
     print(f"asserted triples:  {closure.asserted_triples}")
     print(f"closure triples:   {closure.closure_triples}")
-    print(f"inferred (kept):   {len(closure.inferred)}")
+    print(f"inferred (kept):   {len(closure.triples)}")
     print(f"junk dropped:      {closure.dropped_junk}")
     print(f"reasoning time:    {closure.seconds:.2f} s")
     return 0

@@ -54,6 +54,12 @@ def _engine(text: str) -> str:
     return text
 
 
+def _reasoner(text: str) -> str:
+    if text not in {"rl", "owlrl"}:
+        raise ValueError("must be one of rl, owlrl")
+    return text
+
+
 def _iri_base(text: str) -> str:
     if not text.startswith(("http://", "https://")) or not text.endswith("/"):
         raise ValueError("must be an http(s) IRI ending in '/'")
@@ -120,6 +126,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("query_timeout", "10", _positive_float, "Query time limit in seconds; `timeout=` may only lower it."),
     Setting("query_memory_mb", "2048", _positive_int, "Address-space cap of a query worker process, in MiB."),
     Setting("query_workers", "3", _positive_int, "Query worker processes per web worker (killed on timeout)."),
+    Setting(
+        "memory_max_quads",
+        "500000",
+        _non_negative_int,
+        "Largest dataset (quads) the embedded engine loads into memory; larger ones are queried from an on-disk "
+        "store built once in the cache (0: always on disk).",
+    ),
     Setting("max_request_bytes", "1048576", _positive_int, "Largest request body or query accepted, in bytes."),
     Setting("max_result_rows", "100000", _positive_int, "Largest result (rows or triples) returned; more is an error."),
     Setting(
@@ -138,6 +151,7 @@ SETTINGS: tuple[Setting, ...] = (
         "Durable store folder (journal, checkpoints); unset: read-only, or a temp folder if a token is set.",
     ),
     Setting("cache_dir", None, _optional(_path), "Folder for the cached reasoning closure; default ~/.cache/guian-kg."),
+    Setting("reasoner", "rl", _reasoner, "OWL 2 RL reasoner: rl (fast, same result as owlrl) or owlrl, the reference."),
     Setting("log_level", "INFO", _text, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
 )
 
@@ -160,6 +174,7 @@ class Settings:
     query_timeout: float
     query_memory_mb: int
     query_workers: int
+    memory_max_quads: int
     max_request_bytes: int
     max_result_rows: int
     result_cache_mb: int
@@ -168,6 +183,7 @@ class Settings:
     service_timeout: float
     store_dir: Path | None
     cache_dir: Path | None
+    reasoner: str
     log_level: str
 
     @property

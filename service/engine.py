@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import itertools
 import logging
+import os
 import re
+import shutil
+import subprocess
+import sys
 import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path as FilePath
 from typing import TYPE_CHECKING, Any
 
 import pyoxigraph as ox
@@ -82,6 +90,9 @@ class Engine(ABC):
     def graph_names(self) -> list[str]:
         """The IRIs of the dataset's named graphs."""
 
+    def after_fork(self) -> None:  # noqa: B027 (a hook most engines leave empty)
+        """Get ready to answer in a freshly forked query worker (open per-process resources); nothing by default."""
+
 
 # ---------------------------------------------------------------------------------------------------------
 # Shared by the embedded and rdflib engines.
@@ -93,8 +104,6 @@ _OX_UNPROJECTED = re.compile(r"does not contains? variable \?(\S+) in its SELECT
 # A CONSTRUCT/DESCRIBE result is one default graph: as N-Quads it is its N-Triples, as TriG its Turtle
 # (rdflib 7.6's own dataset serialisers warn on deprecated internals).
 _AS_TRIPLES = {"nq": formats.BY_KEY["nt"], "trig": formats.BY_KEY["ttl"]}
-_UNION_ALL = "urn:x-guian-kg:union:all"  # materialised unions: see EmbeddedEngine
-_UNION_ASSERTED = "urn:x-guian-kg:union:asserted"
 
 
 @dataclass(frozen=True)
@@ -120,7 +129,7 @@ def query_dataset(job: QueryJob, snapshot: Snapshot, query_from: tuple[list[str]
         # A malformed FROM is left to the engine's parser, which reports it with its position.
         default, named = tuple(filter(_is_iri, query_from[0])), tuple(filter(_is_iri, query_from[1]))
     else:
-        graphs = tuple(g for g in snapshot.graphs if keep(g))
+        graphs = snapshot.graphs if job.infer else snapshot.asserted_graphs
         return QueryDataset((None, *graphs), graphs, union=True)
     return QueryDataset(tuple(g for g in default if keep(g)), tuple(g for g in named if keep(g)))
 
@@ -231,30 +240,143 @@ def _serialise_triples(triples: Iterable[ox.Triple], fmt: formats.Format, max_ro
     return ox.serialize(unique, format=rdf_format), len(unique)
 
 
+# --- the embedded engine's stores ------------------------------------------------------------------------
+#
+# Both hold every quad of the snapshot in its named graph, plus the set union of the asserted graphs as the store's
+# own default graph: pyoxigraph's union default graph is a bag, so a triple asserted in two claim graphs would count
+# twice (COUNT, SUM, duplicate rows); rdflib's union is a set. A query's default graph is then that union, and with
+# inferences the inferred graph beside it (the two are disjoint: see _keep_disjoint). The store's named graphs are
+# exactly the snapshot's graphs, so a query over all of them passes no list.
+
+
+def _keep_disjoint(store: ox.Store, inferred: ox.NamedNode) -> None:
+    """Take out of the inferred graph any triple that is also asserted (reasoning keeps none; this makes sure)."""
+    if store.query(f"ASK {{ GRAPH {inferred} {{ ?s ?p ?o }} ?s ?p ?o }}"):
+        log.warning("the inferred graph repeats asserted triples: leaving them out of it")
+        pattern = f"GRAPH {inferred} {{ ?s ?p ?o }}"
+        store.update(f"DELETE {{ {pattern} }} WHERE {{ {pattern} ?s ?p ?o }}")
+
+
+def memory_store(nquads: FilePath, inferred_graph: str) -> ox.Store:
+    """The snapshot's N-Quads in an in-memory store, with the asserted union as its default graph."""
+    inferred = ox.NamedNode(inferred_graph)
+    store = ox.Store()
+    store.bulk_load(path=nquads, format=ox.RdfFormat.N_QUADS)
+    store.update(f"INSERT {{ ?s ?p ?o }} WHERE {{ GRAPH ?g {{ ?s ?p ?o }} FILTER(?g != {inferred}) }}")
+    _keep_disjoint(store, inferred)
+    return store
+
+
+def build_disk_store(nquads: FilePath, inferred_graph: str, target: FilePath) -> None:
+    """Write the snapshot's N-Quads as an on-disk (RocksDB) store at `target`, laid out as `memory_store`'s.
+
+    One bulk load of one file: the quads, then each asserted one again without its graph (the default graph).
+    Blank node labels are scoped to a file, so both copies of a quad keep the same blank nodes.
+    """
+    inferred = ox.NamedNode(inferred_graph)
+    combined = target.with_name(target.name + ".load.nq")
+    ending = f" {inferred} .\n"
+    with open(nquads, "rb") as source, open(combined, "wb") as out:
+        shutil.copyfileobj(source, out, 1 << 22)
+    with open(nquads, encoding="utf-8") as source, open(combined, "a", encoding="utf-8") as out:
+        for line in source:
+            if line.endswith(ending) or line.isspace():
+                continue
+            if not line.endswith("> .\n"):  # every quad of a snapshot is in a named graph, the IRI last
+                raise ConfigError(f"not a quad of a named graph in {nquads}: {line[:200]!r}")
+            out.write(line[: line.rindex(" <")] + " .\n")
+    try:
+        store = ox.Store(str(target))
+        store.bulk_load(path=combined, format=ox.RdfFormat.N_QUADS)
+        _keep_disjoint(store, inferred)
+        store.flush()
+    finally:
+        combined.unlink(missing_ok=True)
+
+
+def disk_store(nquads: FilePath, inferred_graph: str, target: FilePath) -> FilePath:
+    """The on-disk store of a snapshot at `target`, built once (in a child process) if it is not there yet.
+
+    It is built beside `target` and renamed into place once the child that wrote it has exited, so `target` is
+    never a partial store; a failed build leaves a temporary folder that the next build removes.
+
+    Raises:
+        ConfigError: when the build fails.
+    """
+    if (target / "CURRENT").is_file():
+        return target
+    with open(target.with_name(target.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # server workers may start at once: build only once
+        if (target / "CURRENT").is_file():
+            return target
+        for stale in target.parent.glob(target.name + ".tmp-*"):
+            shutil.rmtree(stale, ignore_errors=True)
+        building = target.with_name(f"{target.name}.tmp-{os.getpid()}")
+        # A child builds it: RocksDB's background threads do not survive a fork, so a process that forks query
+        # workers (a server, its zygotes) never opens RocksDB itself; and once the child has exited, the store is
+        # closed and flushed for sure.
+        done = subprocess.run(
+            [sys.executable, "-m", "service.engine", "build-disk-store", str(nquads), inferred_graph, str(building)],
+            capture_output=True,
+            check=False,
+        )
+        if done.returncode != 0 or not (building / "CURRENT").is_file():
+            shutil.rmtree(building, ignore_errors=True)
+            detail = done.stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or ["no output"]
+            raise ConfigError(f"building the on-disk store of {nquads.parent.name} failed: {detail[0][:500]}")
+        os.rename(building, target)
+        _fsync_dir(target.parent)
+        log.info("on-disk store of %s built at %s", nquads.parent.name, target)
+    return target
+
+
+def _fsync_dir(path: FilePath) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def release_memory() -> None:
+    """Give the heap pages freed by a dropped store back to the system (glibc keeps them otherwise)."""
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
 class EmbeddedEngine(Engine):
-    """pyoxigraph in-memory store loaded from the snapshot's N-Quads (the default engine)."""
+    """pyoxigraph (the default engine): an in-memory store loaded from the snapshot's N-Quads, or for a snapshot
+    with an on-disk store (`Snapshot.disk_store`) that store, opened read-only in each process that queries."""
 
     name = "embedded"
 
     def __init__(self, snapshot: Snapshot, service_allow: tuple[str, ...] = ()) -> None:
         self.snapshot = snapshot
         self.service_allow = service_allow
-        self._store = ox.Store()
-        self._store.bulk_load(path=snapshot.nquads, format=ox.RdfFormat.N_QUADS)
-        # pyoxigraph's union default graph is a bag: a triple asserted in two claim graphs would count twice
-        # (COUNT, SUM, duplicate rows). Two materialised union graphs give the set semantics rdflib has.
-        inferred = _named_node(snapshot.inferred_graph)
-        self._store.update(
-            f"INSERT {{ GRAPH <{_UNION_ALL}> {{ ?s ?p ?o }} GRAPH <{_UNION_ASSERTED}> {{ ?s ?p ?o }} }}"
-            "WHERE { ?s ?p ?o }"
-        )
-        self._store.update(
-            f"INSERT {{ GRAPH <{_UNION_ALL}> {{ ?s ?p ?o }} }} WHERE {{ GRAPH {inferred} {{ ?s ?p ?o }} }}"
-        )
-        self._store.update(
-            f"INSERT {{ GRAPH <{_UNION_ALL}> {{ ?s ?p ?o }} GRAPH <{_UNION_ASSERTED}> {{ ?s ?p ?o }} }}"
-            f"WHERE {{ GRAPH ?g {{ ?s ?p ?o }} FILTER(?g NOT IN ({inferred}, <{_UNION_ALL}>, <{_UNION_ASSERTED}>)) }}"
-        )
+        self._inferred = _named_node(snapshot.inferred_graph)
+        self._asserted = [ox.NamedNode(g) for g in snapshot.asserted_graphs]
+        self._store: ox.Store | None = None
+        self._opened_in = 0  # the process that opened the on-disk store (never shared across fork)
+        if snapshot.disk_store is None:
+            # Loaded once, in the zygote; the query workers it forks share it copy-on-write.
+            self._store = memory_store(snapshot.nquads, snapshot.inferred_graph)
+            release_memory()  # what loading left behind, before the workers inherit it
+
+    @property
+    def store(self) -> ox.Store:
+        """The pyoxigraph store (an on-disk one is opened on first use in each process)."""
+        if self.snapshot.disk_store is not None and self._opened_in != os.getpid():
+            self._store = ox.Store.read_only(str(self.snapshot.disk_store))
+            self._opened_in = os.getpid()
+        assert self._store is not None
+        return self._store
+
+    def after_fork(self) -> None:
+        """Open the on-disk store in this query worker, so that a store that cannot be opened fails here."""
+        try:
+            self.store  # noqa: B018
+        except OSError as exc:
+            raise ConfigError(f"the on-disk store cannot be opened: {exc}") from None
 
     def graph_names(self) -> list[str]:
         """The IRIs of the dataset's named graphs."""
@@ -273,13 +395,14 @@ class EmbeddedEngine(Engine):
         fmt = _result_format(job, form)
         dataset = query_dataset(job, self.snapshot, dataset_clause(job.query, job.base_iri))
         options: dict[str, Any] = {"base_iri": job.base_iri, "substitutions": _substitutions(job)}
-        if dataset.union:
-            options["default_graph"] = [ox.NamedNode(_UNION_ALL if job.infer else _UNION_ASSERTED)]
+        if dataset.union:  # the asserted union (+ the inferred graph); every named graph but, without, that one
+            options["default_graph"] = [ox.DefaultGraph(), self._inferred] if job.infer else [ox.DefaultGraph()]
+            options["named_graphs"] = None if job.infer else self._asserted
         else:
             options["default_graph"] = [ox.DefaultGraph() if g is None else ox.NamedNode(g) for g in dataset.default]
-        options["named_graphs"] = [ox.NamedNode(g) for g in dataset.named]
+            options["named_graphs"] = [ox.NamedNode(g) for g in dataset.named]
         try:
-            result = self._store.query(job.query, **options)
+            result = self.store.query(job.query, **options)
             if isinstance(result, ox.QueryBoolean):
                 body, rows = result.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph)), 1
             elif isinstance(result, ox.QuerySolutions):
@@ -515,3 +638,15 @@ def engine_for(settings: Settings, snapshot: Snapshot) -> Engine:
 
         return RemoteEngine(settings, snapshot)
     raise ConfigError(f"unknown engine {settings.engine!r}")
+
+
+def _main(argv: list[str]) -> int:
+    if argv[:1] == ["build-disk-store"] and len(argv) == 4:
+        build_disk_store(FilePath(argv[1]), argv[2], FilePath(argv[3]))
+        return 0
+    print("usage: python -m service.engine build-disk-store NQUADS INFERRED_GRAPH TARGET", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))

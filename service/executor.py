@@ -11,7 +11,11 @@ other thread holds. The zygote hands each new worker's socket and pidfd to the w
 web process can SIGKILL exactly that worker (a pidfd cannot hit a recycled pid) and ask for a replacement.
 Workers die with the zygote (PR_SET_PDEATHSIG) and on EOF; the zygote dies on EOF of its control socket, and
 it closes every socket and pipe it inherited, so a client connection or another executor's socket that the web
-process closes is not kept open by it.
+process closes is not kept open by it. Each worker gets its engine ready after the fork (an on-disk store is opened
+there, never shared across a fork) and says so before its first query.
+
+An executor holds its data version in use (service.store.hold) until it is closed, so the cache never prunes a
+version that its processes still read; the zygote lets go of the marks of other executors' versions.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ import time
 import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from service.config import Settings
 from service.engine import Engine, QueryJob, QueryOutcome
@@ -58,6 +62,7 @@ _PID = struct.Struct("!i")
 _PR_SET_PDEATHSIG = 1
 _SPAWN_TIMEOUT = 30.0  # seconds the zygote may take to fork one worker
 _HEADROOM = 64 * 2**20  # address space a worker needs beyond what it inherits, to run a small query
+_IN_USE_MARKS: set[int] = set()  # fds of the version marks this process's executors hold (see _close_inherited)
 
 
 def _error_classes(cls: type[GuianError] = GuianError) -> dict[str, type[GuianError]]:
@@ -134,12 +139,14 @@ def _answer(engine: Engine, payload: bytes) -> bytes:
     return _encode_reply({**meta, "extra": outcome.extra}, outcome.body)
 
 
-def _close_inherited_sockets(keep: int) -> None:
+def _close_inherited(keep: set[int]) -> None:
+    """Close the sockets, pipes and other executors' in-use marks this process inherited, but `keep`."""
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
-        if fd > 2 and fd != keep:
+        if fd > 2 and fd not in keep:
             try:
-                if stat.S_ISSOCK(os.fstat(fd).st_mode) or stat.S_ISFIFO(os.fstat(fd).st_mode):
+                mode = os.fstat(fd).st_mode
+                if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode) or fd in _IN_USE_MARKS:
                     os.close(fd)
             except OSError:
                 pass  # the fd of the listdir itself, already closed
@@ -151,6 +158,16 @@ def _worker_main(sock: socket.socket, engine: Engine, zygote: int, memory_bytes:
     faulthandler.disable()
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, resource.getrlimit(resource.RLIMIT_AS)[1]))
     sock.settimeout(None)
+    try:
+        engine.after_fork()
+    except GuianError as exc:
+        _send(sock, _encode_reply({"ok": False, "code": exc.code, "detail": exc.detail}))
+        return
+    except Exception:
+        log.exception("a query worker could not get its engine ready")
+        _send(sock, _encode_reply({"ok": False, "code": GuianError.code, "detail": "the query engine failed"}))
+        return
+    _send(sock, _encode_reply({"ok": True}))  # ready: the web process waits for this before using the worker
     while True:
         try:
             payload = _recv(sock)
@@ -253,7 +270,7 @@ def _kill(worker: _Worker) -> None:
         os.close(worker.pidfd)
 
 
-def _shutdown(ctl: socket.socket, zygote: int, workers: dict[int, _Worker]) -> None:
+def _shutdown(ctl: socket.socket, zygote: int, workers: dict[int, _Worker], in_use: IO[bytes] | None) -> None:
     for worker in list(workers.values()):
         _kill(worker)
     workers.clear()
@@ -263,6 +280,9 @@ def _shutdown(ctl: socket.socket, zygote: int, workers: dict[int, _Worker]) -> N
         os.waitpid(zygote, 0)
     except (ProcessLookupError, ChildProcessError):
         pass
+    if in_use is not None:  # last: no process of this executor reads the version any more
+        _IN_USE_MARKS.discard(in_use.fileno())
+        in_use.close()
 
 
 class QueryExecutor:
@@ -283,18 +303,28 @@ class QueryExecutor:
         Raises:
             ConfigError: when query_memory_mb is below what a worker already maps, or the engine fails to load.
         """
-        if snapshot is None:
-            from service.store import load_snapshot  # reasoning and rdflib: only when not given one
+        from service.store import hold, load_snapshot  # reasoning and rdflib: only when needed
 
+        if snapshot is None:
             snapshot = load_snapshot(settings)
         self.settings = settings
         self.snapshot = snapshot
         self._errors = _error_classes()
+        in_use = hold(snapshot)
+        keep = {in_use.fileno()} if in_use is not None else set()
+        _IN_USE_MARKS.update(keep)
         self._ctl, zygote_end = socket.socketpair()
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:
+            for end in (self._ctl, zygote_end, in_use):
+                if end is not None:
+                    end.close()
+            _IN_USE_MARKS.difference_update(keep)
+            raise
         if pid == 0:
             try:
-                _close_inherited_sockets(keep=zygote_end.fileno())
+                _close_inherited(keep={zygote_end.fileno(), *keep})
                 _zygote_main(zygote_end, lambda: engine_factory(settings, snapshot), settings.query_memory_mb)
             finally:
                 os._exit(0)
@@ -306,7 +336,7 @@ class QueryExecutor:
         self._cond = threading.Condition()
         self._spawn_lock = threading.Lock()
         self._closed = False
-        self._finalizer = weakref.finalize(self, _shutdown, self._ctl, self._zygote, self._workers)
+        self._finalizer = weakref.finalize(self, _shutdown, self._ctl, self._zygote, self._workers, in_use)
         try:
             hello = pickle.loads(_recv(self._ctl))
         except EOFError:
@@ -342,7 +372,17 @@ class QueryExecutor:
                 os.close(fd)
             raise NotReadyError("the query engine process is gone")
         (pid,) = _PID.unpack(message)
-        return _Worker(pid, socket.socket(fileno=fds[0]), fds[1])
+        worker = _Worker(pid, socket.socket(fileno=fds[0]), fds[1])
+        try:
+            hello = _recv(worker.sock, time.monotonic() + _SPAWN_TIMEOUT)
+            meta = json.loads(hello[: hello.index(b"\n")])
+        except (TimeoutError, EOFError, OSError, ValueError):
+            _kill(worker)
+            raise NotReadyError("a new query worker did not get ready") from None
+        if not meta["ok"]:
+            _kill(worker)
+            raise self._errors.get(meta["code"], GuianError)(meta["detail"])
+        return worker
 
     def _add(self, worker: _Worker) -> None:
         with self._cond:

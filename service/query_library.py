@@ -30,9 +30,14 @@ naming its file and line.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import hashlib
+import json
+import os
 import re
 import shlex
+import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -44,7 +49,7 @@ from rdflib.namespace import DCTERMS, SH
 from rdflib.term import Node
 
 from service import names
-from service.engine import parse_term
+from service.engine import parse_term, release_memory
 from service.errors import ConfigError, InvalidParameterError, NotFoundError
 from service.query_text import service_targets, without_service
 from service.resources import queries_dir
@@ -148,6 +153,16 @@ class Vocabulary:
             return ()
         return tuple(sorted({iri for short, iri in self.terms.get(kind, {}).items() if short.startswith(prefix)}))
 
+    def to_json(self) -> dict[str, Any]:
+        """The tables as JSON values (see `from_json`)."""
+        return {"terms": self.terms, "keys": self.keys}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Vocabulary:
+        """The vocabulary `to_json` wrote."""
+        keys = {kind: {key: tuple(iris) for key, iris in table.items()} for kind, table in data["keys"].items()}
+        return cls(data["terms"], keys)
+
 
 def build_vocabulary(store: ox.Store) -> Vocabulary:
     """The lookup tables of every lookup type, from a store holding the asserted data (union default graph)."""
@@ -178,18 +193,34 @@ def _data_files() -> tuple[Path, ...]:
 
 
 @functools.lru_cache(maxsize=4)
-def _vocabulary_of(files: tuple[tuple[str, float, int], ...]) -> Vocabulary:
+def _vocabulary_of(files: tuple[tuple[str, float, int], ...], cache_dir: Path | None) -> Vocabulary:
+    cached = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
+        cached = cache_dir / f"vocabulary-{digest}.json"
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return Vocabulary.from_json(json.loads(cached.read_bytes()))
     store = ox.Store()
     for index, (path, _, _) in enumerate(files):
         if index == 0:  # the ontology (Turtle) goes into its own graph, as in service.store
             store.load(path=path, format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(names.ONTOLOGY_GRAPH))
         else:
             store.load(path=path, format=ox.RdfFormat.TRIG)
-    return build_vocabulary(store)
+    vocabulary = build_vocabulary(store)
+    del store
+    release_memory()  # a server builds this before forking its workers: they should not inherit the garbage
+    if cached is not None:
+        with contextlib.suppress(OSError):  # a read-only cache: build it again next time
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=cache_dir, delete=False) as tmp:
+                json.dump(vocabulary.to_json(), tmp, ensure_ascii=False)
+            os.replace(tmp.name, cached)
+    return vocabulary
 
 
-def load_vocabulary() -> Vocabulary:
-    """The vocabulary of the asserted data files, cached per version of those files.
+def load_vocabulary(cache_dir: Path | None = None) -> Vocabulary:
+    """The vocabulary of the asserted data files, built once per version of those files (per process, and in
+    `cache_dir` as JSON when given: parsing a large dataset's files takes seconds).
 
     Raises:
         ConfigError: when a data file cannot be read or parsed.
@@ -197,7 +228,7 @@ def load_vocabulary() -> Vocabulary:
     files = _data_files()
     try:
         stamp = tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in files)
-        return _vocabulary_of(stamp)
+        return _vocabulary_of(stamp, cache_dir)
     except (OSError, SyntaxError) as exc:
         raise ConfigError(f"cannot build the named-query vocabulary from the data files: {exc}") from None
 

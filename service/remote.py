@@ -55,8 +55,6 @@ from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
 from service import __version__, names
 from service.config import Settings
 from service.engine import (
-    _UNION_ALL,
-    _UNION_ASSERTED,
     EmbeddedEngine,
     Engine,
     QueryJob,
@@ -396,20 +394,20 @@ def _service_join(ctx: QueryContext, service: CompValue, left: Iterable[FrozenBi
 
 
 class OxigraphView(Store):
-    """A read-only rdflib store over a pyoxigraph store, so that rdflib's evaluator can run on the same data.
+    """A read-only rdflib store over an embedded engine's pyoxigraph store, so rdflib's evaluator can run on it.
 
-    Pattern lookups with no graph (`context=None`) read the materialised union graph `union`, one triple once;
-    the graphs each triple sits in are listed lazily, leaving out the `hidden` (union) graphs.
+    Pattern lookups with no graph (`context=None`) read the union of every graph, one triple once: the store's
+    default graph (the asserted union) and the inferred graph, which are disjoint (see service.engine). The graphs
+    each triple sits in are listed lazily: its named graphs (the default graph is that internal union).
     """
 
     context_aware = True
     graph_aware = True
 
-    def __init__(self, store: ox.Store, union: str, hidden: frozenset[str]) -> None:
+    def __init__(self, store: ox.Store, inferred: str) -> None:
         super().__init__()
         self._ox = store
-        self._union = ox.NamedNode(union)
-        self._hidden = hidden
+        self._union = (ox.DefaultGraph(), ox.NamedNode(inferred))
 
     @staticmethod
     def _pattern(triple: Any) -> tuple[Any, Any, Any] | None:
@@ -424,7 +422,7 @@ class OxigraphView(Store):
 
     def _contexts_of(self, triple: ox.Triple) -> Iterator[Graph]:
         for quad in self._ox.quads_for_pattern(triple.subject, triple.predicate, triple.object):
-            if getattr(quad.graph_name, "value", None) not in self._hidden:
+            if not isinstance(quad.graph_name, ox.DefaultGraph):
                 yield self._graph(quad.graph_name)
 
     def triples(self, triple_pattern: Any, context: Any = None) -> Iterator[Any]:  # type: ignore[override]
@@ -432,17 +430,18 @@ class OxigraphView(Store):
         if pattern is None:
             return
         if context is None:
-            for quad in self._ox.quads_for_pattern(*pattern, self._union):
-                found = quad.triple
-                yield (
-                    (_to_rdflib(found.subject), _to_rdflib(found.predicate), _to_rdflib(found.object)),
-                    (self._contexts_of(found)),
-                )
+            for union in self._union:
+                for quad in self._ox.quads_for_pattern(*pattern, union):
+                    found = quad.triple
+                    yield (
+                        (_to_rdflib(found.subject), _to_rdflib(found.predicate), _to_rdflib(found.object)),
+                        (self._contexts_of(found)),
+                    )
             return
         identifier = context.identifier
-        graph = ox.DefaultGraph() if identifier == DATASET_DEFAULT_GRAPH_ID else to_oxigraph(identifier)
-        if getattr(graph, "value", None) in self._hidden:
-            return
+        if identifier == DATASET_DEFAULT_GRAPH_ID:
+            return  # the dataset has no default graph of its own (the store's is the internal union)
+        graph = to_oxigraph(identifier)
         for quad in self._ox.quads_for_pattern(*pattern, graph):
             yield (_to_rdflib(quad.subject), _to_rdflib(quad.predicate), _to_rdflib(quad.object)), iter((context,))
 
@@ -451,8 +450,7 @@ class OxigraphView(Store):
 
     def contexts(self, triple: Any = None) -> Iterator[Graph]:  # type: ignore[override]
         for name in self._ox.named_graphs():
-            if getattr(name, "value", None) not in self._hidden:
-                yield self._graph(name)
+            yield self._graph(name)
 
     def add(self, *args: Any, **kwargs: Any) -> None:
         raise TypeError("read-only store")
@@ -470,14 +468,19 @@ class FederatingEmbeddedEngine(EmbeddedEngine):
 
     def __init__(self, snapshot: Snapshot, service_allow: tuple[str, ...] = (), service_timeout: float = 5.0) -> None:
         super().__init__(snapshot, service_allow)
-        view = OxigraphView(self._store, _UNION_ALL, frozenset({_UNION_ALL, _UNION_ASSERTED}))
-        self._federated = RdflibEngine(snapshot, service_allow, service_timeout, store=view)
+        self.service_timeout = service_timeout
+        self._federated: tuple[ox.Store, RdflibEngine] | None = None
 
     def execute(self, job: QueryJob) -> QueryOutcome:
         """Run one query: on pyoxigraph, or through rdflib's evaluator when it has a SERVICE."""
-        if service_targets(job.query):
-            return self._federated.execute(job)
-        return super().execute(job)
+        if not service_targets(job.query):
+            return super().execute(job)
+        store = self.store  # (an on-disk store is opened per process: the view follows it)
+        if self._federated is None or self._federated[0] is not store:
+            view = OxigraphView(store, self.snapshot.inferred_graph)
+            engine = RdflibEngine(self.snapshot, self.service_allow, self.service_timeout, store=view)
+            self._federated = (store, engine)
+        return self._federated[1].execute(job)
 
 
 # --- the remote engine -------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from service.config import SETTINGS, Settings
+from service.query_library import load_vocabulary
 from service.store import load_snapshot
 from service.writes import ephemeral_store_dir
 
@@ -98,7 +99,8 @@ def serve(settings: Settings) -> None:
         logging.getLogger("guian_kg.serve").warning(
             "writes are enabled without --store-dir: they live in %s until the service stops", settings.store_dir
         )
-    load_snapshot(settings)
+    load_snapshot(settings)  # reasoned, and its on-disk store built if it needs one: once, before the workers start
+    load_vocabulary(settings.reasoning_cache)  # the workers inherit it
     export_settings(settings)
     Granian(
         APP_FACTORY,

@@ -6,7 +6,9 @@ journal position (service.writes), materialised once per data version in the sam
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import logging
@@ -14,16 +16,18 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO
 
 import pyoxigraph as ox
 from rdflib import Dataset, Graph, URIRef
 
 from service import names
 from service.config import Settings
-from service.errors import ConfigError
-from service.reasoning import REASONER_VERSION, Closure, materialise
+from service.engine import disk_store
+from service.errors import ConfigError, NotReadyError
+from service.reasoning import Closure, materialise, reasoner_version
 from service.resources import graph_data_dir, ontology_dir
 from service.writes import BUILD_LOCK, DurableStore, canonical_lines, write_atomically
 
@@ -33,22 +37,32 @@ ONTOLOGY_FILE = "guian-kg.ttl"
 STORE_GRAPHS = "graphs.exact"  # graph IRIs of a version built from a store, as written (never rebased)
 LAST_BUILT = "last-built.json"  # in the store folder: the newest version built, for a fast restart
 # A process switches to a new version seconds after it is built; one still serving a version this old is idle
-# and switches on its next request. Older versions built from stores are removed from the cache.
+# and switches on its next request. Older versions built from stores are removed from the cache, unless a process
+# still serves them (it holds IN_USE shared: see `hold`).
 PRUNE_SECONDS = 3600.0
+IN_USE = "in-use.lock"
+DISK_STORE = "oxigraph"  # in a version folder: its on-disk store (service.engine.disk_store)
+QUAD_COUNT = "quads.txt"  # in a version folder: how many quads its dataset.nq holds
 
 
 @dataclass(frozen=True)
 class Snapshot:
-    """One data version, materialised: the whole dataset (asserted + inferred) as an N-Quads file."""
+    """One data version, materialised: the whole dataset (asserted + inferred) as an N-Quads file.
+
+    `disk_store`: the same data as a read-only on-disk store, for the embedded engine, when the dataset is larger
+    than `settings.memory_max_quads` (None: the engine loads the N-Quads into memory).
+    """
 
     version: str
     nquads: Path
     graphs: tuple[str, ...]
     inferred_graph: str
     base_iri: str
+    disk_store: Path | None = None
 
-    @property
+    @functools.cached_property
     def asserted_graphs(self) -> tuple[str, ...]:
+        """The graphs but the inferred one (computed once: a large dataset has tens of thousands)."""
         return tuple(g for g in self.graphs if g != self.inferred_graph)
 
 
@@ -58,9 +72,9 @@ def source_files() -> list[Path]:
     return [ontology, *sorted(graph_data_dir().glob("*.trig"))]
 
 
-def data_version(base_iri: str = names.DEFAULT_BASE) -> str:
+def data_version(base_iri: str = names.DEFAULT_BASE, reasoner: str = "rl") -> str:
     """A digest of the inputs, the reasoner and the base IRI: equal versions mean equal datasets."""
-    digest = hashlib.sha256(f"{REASONER_VERSION}\n{base_iri}\n".encode())
+    digest = hashlib.sha256(f"{reasoner_version(reasoner)}\n{base_iri}\n".encode())
     for path in source_files():
         digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
@@ -90,12 +104,12 @@ def union_graph(dataset: Dataset) -> Graph:
     return union
 
 
-def reason(dataset: Dataset) -> Closure:
+def reason(dataset: Dataset, reasoner: str = "rl") -> Closure:
     """The OWL 2 RL closure of the asserted dataset (not cached: see `load_snapshot`)."""
-    return materialise(union_graph(dataset))
+    return materialise((triple for graph in dataset.graphs() for triple in graph), reasoner)
 
 
-def _write_nquads(dataset: Dataset, inferred: Graph, target: Path, base_iri: str) -> None:
+def _write_nquads(dataset: Dataset, inferred: list[tuple], target: Path, base_iri: str) -> None:
     """Write asserted + inferred quads to `target` atomically, rebased onto the deployment's base IRI."""
     full = Dataset()
     for quad in dataset.quads((None, None, None, None)):
@@ -114,7 +128,7 @@ def _write_nquads(dataset: Dataset, inferred: Graph, target: Path, base_iri: str
 def base_snapshot(settings: Settings) -> Snapshot:
     """The shipped data's version (graph_data/ + ontology), reasoning once per version and caching the result."""
     base = settings.base_iri
-    version = data_version(base)
+    version = data_version(base, settings.reasoner)
     folder = settings.reasoning_cache / version
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "dataset.nq"
@@ -123,8 +137,8 @@ def base_snapshot(settings: Settings) -> Snapshot:
         dataset = None
         if not target.exists():
             dataset = asserted_dataset()
-            closure = reason(dataset)
-            _write_nquads(dataset, closure.inferred, target, base)
+            closure = reason(dataset, settings.reasoner)
+            _write_nquads(dataset, closure.triples, target, base)
             log.info("data version %s cached at %s", version, target)
         graph_names = folder / "graphs.txt"
         if not graph_names.exists():
@@ -132,17 +146,63 @@ def base_snapshot(settings: Settings) -> Snapshot:
             listed = sorted({str(c.identifier) for c in dataset.graphs() if isinstance(c.identifier, URIRef)})
             listed = [g for g in listed if g != str(dataset.default_graph.identifier)]
             write_atomically(graph_names, ("\n".join([*listed, names.INFERRED_GRAPH]) + "\n").encode())
-    return _snapshot_in(folder, version, base)
+    return _snapshot_in(settings, folder, version)
 
 
-def _snapshot_in(folder: Path, version: str, base: str) -> Snapshot:
-    """The snapshot cached in `folder` (built from a store: graph IRIs as written; else canonical, rebased)."""
+def _snapshot_in(settings: Settings, folder: Path, version: str) -> Snapshot:
+    """The snapshot cached in `folder` (built from a store: graph IRIs as written; else canonical, rebased).
+
+    For the embedded engine, a dataset over `settings.memory_max_quads` quads is served from an on-disk store,
+    built here the first time (see service.engine.disk_store).
+    """
+    base = settings.base_iri
     exact = folder / STORE_GRAPHS
     if exact.exists():
         graphs = tuple(exact.read_text(encoding="utf-8").split())
     else:
         graphs = tuple(names.rebase(g, base) for g in (folder / "graphs.txt").read_text(encoding="utf-8").split())
-    return Snapshot(version, folder / "dataset.nq", graphs, names.rebase(names.INFERRED_GRAPH, base), base)
+    snapshot = Snapshot(version, folder / "dataset.nq", graphs, names.rebase(names.INFERRED_GRAPH, base), base)
+    if settings.engine == "embedded" and _quad_count(folder) > settings.memory_max_quads:
+        target = disk_store(snapshot.nquads, snapshot.inferred_graph, folder / DISK_STORE)
+        snapshot = replace(snapshot, disk_store=target)
+    return snapshot
+
+
+def _quad_count(folder: Path) -> int:
+    """How many quads the folder's dataset.nq holds (counted once, then read from QUAD_COUNT)."""
+    try:
+        return int((folder / QUAD_COUNT).read_text(encoding="ascii"))
+    except (OSError, ValueError):
+        pass
+    count, last = 0, b"\n"
+    with open(folder / "dataset.nq", "rb") as nquads:
+        while chunk := nquads.read(1 << 22):  # lines, less the empty ones
+            count += chunk.count(b"\n") - chunk.count(b"\n\n") - (last == b"\n" and chunk[:1] == b"\n")
+            last = chunk[-1:]
+    with contextlib.suppress(OSError):  # a read-only cache: count again next time
+        write_atomically(folder / QUAD_COUNT, str(count).encode("ascii"))
+    return count
+
+
+def hold(snapshot: Snapshot) -> IO[bytes] | None:
+    """Mark the snapshot's version as served until the returned file is closed (it is shared by the processes
+    forked meanwhile): `_prune_cache` leaves it alone. None for a cache this process cannot write to.
+
+    Raises:
+        NotReadyError: when the version was pruned from the cache meanwhile.
+    """
+    gone = NotReadyError(f"data version {snapshot.version} is no longer in the cache")
+    try:
+        mark = open(snapshot.nquads.parent / IN_USE, "ab")  # noqa: SIM115 (held open by the caller)
+    except FileNotFoundError:
+        raise gone from None
+    except PermissionError:
+        return None  # nor can any pruner of ours
+    fcntl.flock(mark, fcntl.LOCK_SH)  # waits while a pruner removes the folder
+    if not snapshot.nquads.exists() or (snapshot.disk_store is not None and not snapshot.disk_store.is_dir()):
+        mark.close()
+        raise gone
+    return mark
 
 
 def _cached(folder: Path) -> bool:
@@ -163,13 +223,13 @@ def load_snapshot(settings: Settings) -> Snapshot:
     version = store.version(head.seq, head.chain, head.manifest)
     folder = settings.reasoning_cache / version
     if _cached(folder):
-        return _snapshot_in(folder, version, settings.base_iri)
+        return _snapshot_in(settings, folder, version)
     built = _last_built(store)
     chains = {head.manifest.checkpoint_seq: head.manifest.checkpoint_chain, **{r.seq: r.chain for r in records}}
     if built is not None and chains.get(built["seq"]) == built["chain"]:
         folder = settings.reasoning_cache / built["version"]
         if _cached(folder):
-            return _snapshot_in(folder, built["version"], settings.base_iri)
+            return _snapshot_in(settings, folder, built["version"])
     return snapshot_of(settings, build_newest(settings)["version"])
 
 
@@ -180,7 +240,8 @@ def open_store(settings: Settings) -> DurableStore:
         ConfigError: when the folder holds a store of another base IRI.
     """
     assert settings.store_dir is not None
-    store = DurableStore(settings.store_dir, REASONER_VERSION, data_version(settings.base_iri))
+    reasoner = settings.reasoner
+    store = DurableStore(settings.store_dir, reasoner_version(reasoner), data_version(settings.base_iri, reasoner))
     if not store.exists:
         base = base_snapshot(settings)
         inferred = ox.NamedNode(base.inferred_graph)
@@ -196,7 +257,7 @@ def open_store(settings: Settings) -> DurableStore:
 
 def snapshot_of(settings: Settings, version: str) -> Snapshot:
     """The snapshot of a version already built in the reasoning cache."""
-    return _snapshot_in(settings.reasoning_cache / version, version, settings.base_iri)
+    return _snapshot_in(settings, settings.reasoning_cache / version, version)
 
 
 def _last_built(store: DurableStore) -> dict | None:
@@ -219,10 +280,11 @@ def build_newest(settings: Settings) -> dict:
         if not _cached(folder):
             lines, _ = store.lines_at(head.seq)
             inferred = names.rebase(names.INFERRED_GRAPH, settings.base_iri)
-            text, graphs = _materialise_lines(lines, inferred)
+            text, graphs = _materialise_lines(lines, inferred, settings.reasoner)
             write_atomically(folder / "dataset.nq", text.encode("utf-8"))
             write_atomically(folder / STORE_GRAPHS, ("\n".join([*graphs, inferred]) + "\n").encode())
             log.info("data version %s (journal position %d) cached at %s", version, head.seq, folder)
+        _snapshot_in(settings, folder, version)  # its on-disk store too, if it needs one: built here, not in a server
         summary = {"version": version, "seq": head.seq, "chain": head.chain}
         write_atomically(store.path / LAST_BUILT, json.dumps(summary).encode())
         _prune_cache(settings.reasoning_cache, keep=folder)
@@ -230,18 +292,27 @@ def build_newest(settings: Settings) -> dict:
 
 
 def _prune_cache(cache: Path, keep: Path) -> None:
-    """Remove versions built from stores that nobody can still be serving (not touched for PRUNE_SECONDS)."""
+    """Remove versions built from stores that are old (not touched for PRUNE_SECONDS) and served by no process."""
     cutoff = time.time() - PRUNE_SECONDS
+    for leftover in cache.glob(".pruned-*"):  # a pruner that died halfway
+        shutil.rmtree(leftover, ignore_errors=True)
     for graphs in cache.glob(f"*/{STORE_GRAPHS}"):
         folder = graphs.parent
         try:
-            if folder != keep and (folder / "dataset.nq").stat().st_mtime < cutoff:
-                shutil.rmtree(folder)
+            if folder == keep or (folder / "dataset.nq").stat().st_mtime >= cutoff:
+                continue
+            with open(folder / IN_USE, "ab") as mark:
+                fcntl.flock(mark, fcntl.LOCK_EX | fcntl.LOCK_NB)  # BlockingIOError: a process serves it
+                # Out of sight at once (a rename is atomic), then removed; `hold` waits for the lock, then sees
+                # that the folder is gone.
+                doomed = folder.with_name(f".pruned-{folder.name}-{os.getpid()}")
+                os.rename(folder, doomed)
+                shutil.rmtree(doomed)
         except OSError:
-            continue  # another process pruned it first
+            continue  # served, or another process pruned it first
 
 
-def _materialise_lines(lines: set[str], inferred_graph: str) -> tuple[str, list[str]]:
+def _materialise_lines(lines: set[str], inferred_graph: str, reasoner: str) -> tuple[str, list[str]]:
     """The N-Quads of asserted `lines` plus their OWL 2 RL closure in `inferred_graph`, and the asserted graphs."""
     triples, graphs = [], set()
     for line in lines:
@@ -250,7 +321,7 @@ def _materialise_lines(lines: set[str], inferred_graph: str) -> tuple[str, list[
         graphs.add(line[cut + 2 : line.rindex(">")])
     union = Graph()
     union.parse(data="\n".join(triples), format="nt")
-    closure = materialise(union)
+    closure = materialise(union, reasoner)
     inferred = closure.inferred.serialize(format="nt", encoding="utf-8").decode("utf-8")
     tail = "".join(
         line[: -len(" .")] + f" <{inferred_graph}> .\n" for line in inferred.split("\n") if line.endswith(" .")

@@ -13,7 +13,7 @@ from flask.blueprints import BlueprintSetupState
 
 from service.errors import BadRequestError
 from service.protocol import decode_form, parse_infer, parse_timeout
-from service.query_library import RESERVED, Library, load_library
+from service.query_library import RESERVED, Library, load_library, load_vocabulary
 from service.views import EXTENSION, answer_query
 
 bp = Blueprint("api", __name__)
@@ -27,7 +27,8 @@ _CONTROL = ("format", "output", "infer", "timeout")
 def _load_library(setup: BlueprintSetupState) -> None:
     """Load and check every named query as the app is created (ConfigError stops the app)."""
     settings = setup.app.extensions[EXTENSION].settings
-    setup.app.extensions[LIBRARY_KEY] = load_library(base_iri=settings.base_iri)
+    vocabulary = load_vocabulary(settings.reasoning_cache)
+    setup.app.extensions[LIBRARY_KEY] = load_library(base_iri=settings.base_iri, vocabulary=vocabulary)
 
 
 def library() -> Library:

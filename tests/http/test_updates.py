@@ -140,6 +140,21 @@ def test_writes_become_visible_with_reasoning_and_a_new_version(writable_each):
     assert b"SPARQL11Update" in after.data
 
 
+def test_a_dataset_served_from_disk_is_swapped_for_the_new_versions_store(embedded_app):
+    app = embedded_app(memory_max_quads=0)  # every version on disk: its store built with the version
+    client = app.test_client()
+    old, old_executor = state(app).snapshot, state(app).executor
+    assert old.disk_store is not None
+    assert update(client, INSERT_PROJECT).status_code == 200
+    served = state(app).follower.catch_up()
+    new = state(app).snapshot
+    assert served == new.version != old.version
+    assert new.disk_store is not None and new.disk_store.parent.name == new.version
+    assert select(client, CO_HANDLERS) == [names.ID + "section/6"]
+    assert select(client, CO_HANDLERS, infer="false") == []
+    assert old_executor.closed
+
+
 def test_a_request_keeps_the_version_it_started_with_and_the_old_executor_drains(writable_each):
     from service.engine import engine_for
     from service.executor import QueryExecutor

@@ -51,15 +51,19 @@ def canonical_rows(result: dict[str, Any]) -> list[tuple]:
     return [tuple(_term(row.get(name)) for name in names) for row in result["results"]["bindings"]]
 
 
-@pytest.fixture(scope="module", params=["embedded", "rdflib"])
+@pytest.fixture(scope="module", params=["embedded", "embedded-on-disk", "rdflib"])
 def engine(request: pytest.FixtureRequest, cache_dir: Path) -> Engine:
-    """Each local engine in turn, loaded once over the real snapshot."""
+    """Each local engine in turn, loaded once over the real snapshot (the embedded one in memory and on disk)."""
     from service.config import load_settings
     from service.engine import engine_for
     from service.store import load_snapshot
 
-    settings = load_settings({"cache_dir": str(cache_dir), "engine": request.param}, environ={})
-    return engine_for(settings, load_snapshot(settings))
+    name, _, where = request.param.partition("-on-")
+    overrides = {"cache_dir": str(cache_dir), "engine": name, "memory_max_quads": "0" if where else None}
+    settings = load_settings(overrides, environ={})
+    snapshot = load_snapshot(settings)
+    assert (snapshot.disk_store is not None) == bool(where)
+    return engine_for(settings, snapshot)
 
 
 def test_every_query_has_a_golden_case():
