@@ -156,6 +156,7 @@ def gone(pid: int, within: float = 5.0) -> bool:
 
 
 def _fds_into(pid: int, folder: Path) -> int:
+    """How many files under `folder` process `pid` has open (RocksDB keeps its table files open)."""
     count = 0
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
