@@ -263,3 +263,20 @@ def fmt_bytes(count: float | None) -> str:
         if count >= size:
             return f"{count / size:.2f} {unit}"
     return f"{count:.0f} B"
+
+
+def log(message: str) -> None:
+    """A timestamped progress line on stdout."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def parse_size(text: str) -> int:
+    """A size written as 10k, 1m, 250000 — in triples."""
+    text = text.strip().lower()
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
+    return int(float(text.rstrip("km")) * factor)
+
+
+def size_label(n: int) -> str:
+    """10k, 100k, 1M."""
+    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"

@@ -27,14 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import common
-from benchmarks.common import RESULTS, VENV_BIN, Server
+from benchmarks.common import RESULTS, VENV_BIN, Server, log
 from benchmarks.loadgen import Request, run_wrk
 from benchmarks.run import ceiling_server, export_dataset, guian_kg_command
 from benchmarks.workloads import Query, adhoc, flagship, load_facts, request_for, resource_pages
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def engine_alone(queries: dict[str, list[Query]], reps: int = 30) -> dict[str, dict]:

@@ -44,26 +44,12 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from benchmarks import common, orggen
-from benchmarks.common import REPO, RESULTS
+from benchmarks.common import REPO, RESULTS, log, parse_size, size_label
 
 DEFAULT_SIZES = "10k,30k,100k,1m"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "guian-kg-bench" / "queryscale"
 UNION_ALL = "urn:x-guian-kg:union:all"  # service.engine's materialised union graph up to git 46e28ec
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def parse_size(text: str) -> int:
-    text = text.strip().lower()
-    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
-    return int(float(text.rstrip("km")) * factor)
-
-
-def size_label(n: int) -> str:
-    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
 
 
 # --- the data --------------------------------------------------------------------------------------------

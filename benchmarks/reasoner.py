@@ -20,9 +20,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import common
-from benchmarks.common import REPO, RESULTS
+from benchmarks.common import REPO, RESULTS, log, parse_size, size_label
 from benchmarks.orggen import generate
-from benchmarks.scale import _count_real_triples, log, parse_size, run_child, size_label
+from benchmarks.scale import _count_real_triples, run_child
 from service.resources import source_document
 
 CHILD = """

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import common
-from benchmarks.common import REPO, RESULTS, VENV_BIN, Server
+from benchmarks.common import REPO, RESULTS, VENV_BIN, Server, log
 from benchmarks.compare import Answer, agree, answer_of, send
 from benchmarks.loadgen import Request, have_wrk, run_wrk
 from benchmarks.workloads import Query, cold_mix, flagship, load_facts, request_for, resource_pages
@@ -74,10 +74,6 @@ class Plan:
     timed: dict[str, dict[str, list[Query]]] = field(default_factory=dict)  # workload -> system -> queries
     disagreements: list[dict] = field(default_factory=list)
     excluded: dict[str, list[str]] = field(default_factory=dict)  # workload -> systems not timed
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
 def guian_kg_command() -> list[str]:

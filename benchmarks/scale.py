@@ -32,27 +32,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import common
-from benchmarks.common import REPO, RESULTS, Server
+from benchmarks.common import REPO, RESULTS, Server, log, parse_size, size_label
 from benchmarks.compare import send
 from benchmarks.loadgen import run_wrk
 from benchmarks.orggen import generate
 from benchmarks.workloads import adhoc, flagship, load_facts, named_variants, request_for
 
 TARGETS = {"reason_100k_s": 10.0, "startup_1m_s": 5.0, "memory_1m_bytes": 2 * 2**30}
-
-
-def log(message: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-def parse_size(text: str) -> int:
-    text = text.strip().lower()
-    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
-    return int(float(text.rstrip("km")) * factor)
-
-
-def size_label(n: int) -> str:
-    return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
 
 
 # --- the scratch checkout --------------------------------------------------------------------------------
