@@ -75,3 +75,17 @@ def wait_ready(url: str, process: subprocess.Popen, log: Path, timeout: float = 
         if time.monotonic() > deadline:
             pytest.fail(f"{url} not ready in {timeout:g} s:\n{log.read_text(errors='replace')[-4000:]}")
         time.sleep(0.1)
+
+
+def gone(pid: int, within: float = 5.0) -> bool:
+    """Whether process `pid` has exited (reaped, or a zombie: its files are closed) within `within` seconds."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as stat:
+                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    return True
+        except FileNotFoundError:
+            return True
+        time.sleep(0.02)
+    return False

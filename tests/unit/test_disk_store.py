@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
+from processes import gone
 
 from service import store
 from service.config import load_settings
@@ -139,20 +139,6 @@ def test_the_overlap_of_inferred_and_asserted_is_left_out_of_the_inferred_graph(
         assert _rows(engine.execute(QueryJob("SELECT (COUNT(*) AS ?n) { ?s ?p ?o }", "json"))) == Counter(
             [(("n", "5"),)]
         )
-
-
-def gone(pid: int, within: float = 5.0) -> bool:
-    """Whether process `pid` has exited (reaped, or a zombie: its files are closed) within `within` seconds."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def _fds_into(pid: int, folder: Path) -> int:

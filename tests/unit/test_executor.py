@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from processes import gone
 
 from service.config import Settings, load_settings
 from service.engine import EmbeddedEngine, QueryJob, engine_for
@@ -53,20 +54,6 @@ def settings(**overrides: str) -> Settings:
 def executor(snapshot: Snapshot) -> Iterator[QueryExecutor]:
     with QueryExecutor(settings(), engine_for, snapshot) as pool:
         yield pool
-
-
-def gone(pid: int, within: float = 5.0) -> bool:
-    """Whether process `pid` has exited (reaped, or a zombie nobody reaps) within `within` seconds."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as stat:
-                if stat.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except FileNotFoundError:
-            return True
-        time.sleep(0.02)
-    return False
 
 
 def test_answers_like_the_engine(executor: QueryExecutor, snapshot: Snapshot) -> None:
