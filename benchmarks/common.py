@@ -280,3 +280,12 @@ def parse_size(text: str) -> int:
 def size_label(n: int) -> str:
     """10k, 100k, 1M."""
     return f"{n // 1_000_000}M" if n >= 1_000_000 and n % 1_000_000 == 0 else f"{n // 1000}k"
+
+
+def write_report(path: Path, text: str, report: dict) -> None:
+    """Write a result as `path` (Markdown) and the same name in .json, print the Markdown and say where it went."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    dump_json(path.with_suffix(".json"), report)
+    print(text)
+    log(f"written {path} and {path.with_suffix('.json')}")

@@ -121,12 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for size in (parse_size(s) for s in args.sizes.split(",") if s.strip()):
             common.wait_for_quiet(args.max_load, log=log)
             report["rows"].append(measure(size, args.runs, size <= args.reference_max, Path(folder)))
-    path = RESULTS / f"reasoner-{dt.date.today().isoformat()}.md"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(markdown(report), encoding="utf-8")
-    common.dump_json(path.with_suffix(".json"), report)
-    print(markdown(report))
-    log(f"written {path}")
+    common.write_report(RESULTS / f"reasoner-{dt.date.today().isoformat()}.md", markdown(report), report)
     return 0
 
 

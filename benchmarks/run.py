@@ -650,12 +650,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
         }
         stamp = dt.date.today().isoformat() + ("-quick" if args.quick else "")
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        md = RESULTS / f"{stamp}-http.md"
-        md.write_text(markdown(report), encoding="utf-8")
-        common.dump_json(RESULTS / f"{stamp}-http.json", report)
-        print(markdown(report))
-        log(f"written {md} and {md.with_suffix('.json')}")
+        common.write_report(RESULTS / f"{stamp}-http.md", markdown(report), report)
     finally:
         if not args.keep:
             with contextlib.suppress(OSError):

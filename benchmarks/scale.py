@@ -472,12 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.keep:
                 shutil.rmtree(folder, ignore_errors=True)
     report["targets"] = targets(report["rows"])
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"scale-{dt.date.today().isoformat()}.md"
-    path.write_text(markdown(report), encoding="utf-8")
-    common.dump_json(path.with_suffix(".json"), report)
-    print(markdown(report))
-    log(f"written {path}")
+    common.write_report(RESULTS / f"scale-{dt.date.today().isoformat()}.md", markdown(report), report)
     return 0
 
 
