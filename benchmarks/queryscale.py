@@ -45,11 +45,11 @@ import pyoxigraph as ox
 
 from benchmarks import common, orggen
 from benchmarks.common import REPO, RESULTS, log, parse_size, size_label
+from service.engine import _to_rdflib
 
 DEFAULT_SIZES = "10k,30k,100k,1m"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "guian-kg-bench" / "queryscale"
 UNION_ALL = "urn:x-guian-kg:union:all"  # service.engine's materialised union graph up to git 46e28ec
-XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
 
 # --- the data --------------------------------------------------------------------------------------------
@@ -72,18 +72,6 @@ def real_snapshot():
     from service.store import base_snapshot
 
     return base_snapshot(load_settings({}, environ={}))
-
-
-def _to_rdflib(term: ox.NamedNode | ox.BlankNode | ox.Literal):
-    from rdflib import BNode, Literal, URIRef
-
-    if isinstance(term, ox.NamedNode):
-        return URIRef(term.value)
-    if isinstance(term, ox.BlankNode):
-        return BNode(term.value)
-    if term.language:
-        return Literal(term.value, lang=term.language)
-    return Literal(term.value, datatype=None if term.datatype.value == XSD_STRING else term.datatype.value)
 
 
 def _to_oxigraph(term) -> ox.NamedNode | ox.BlankNode | ox.Literal:
@@ -465,12 +453,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             shown = " → ".join(_ms(cell[k]["seconds"], args.cap) for k in ("before", "after") if k in cell)
             log(f"{label} {name}: {shown} ms ({cell['after'].get('rows', '?')} rows)")
         del open_store
-    RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / (args.output or f"queryscale-{dt.date.today().isoformat()}.md")
-    path.write_text(markdown(report), encoding="utf-8")
-    common.dump_json(path.with_suffix(".json"), report)
-    print(markdown(report))
-    log(f"written {path}")
+    common.write_report(path, markdown(report), report)
     return 0
 
 

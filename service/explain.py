@@ -40,6 +40,7 @@ from rdflib.term import Node
 
 from service import names
 from service.config import Settings
+from service.engine import _to_rdflib
 from service.errors import InvalidParameterError, NotFoundError
 from service.reasoning import REASONER_VERSION, full_closure
 from service.store import Snapshot, load_snapshot
@@ -218,19 +219,7 @@ def _read_term(written: str) -> Node | None:
         quads = list(ox.parse(f"<urn:x:s> <urn:x:p> {written} .", format=ox.RdfFormat.N_TRIPLES))
     except SyntaxError:
         return None
-    return _rdflib_term(quads[0].object) if len(quads) == 1 else None
-
-
-def _rdflib_term(term: Any) -> Node:
-    """The rdflib form of a pyoxigraph term (plain strings stay plain, as rdflib parses them)."""
-    if isinstance(term, ox.NamedNode):
-        return URIRef(term.value)
-    if isinstance(term, ox.BlankNode):
-        return BNode(term.value)
-    if term.language:
-        return Literal(term.value, lang=term.language)
-    datatype = term.datatype.value
-    return Literal(term.value, datatype=None if datatype == str(XSD.string) else URIRef(datatype))
+    return _to_rdflib(quads[0].object) if len(quads) == 1 else None
 
 
 def read_quads(path: Path | None = None, data: str | None = None, fmt: str = "nquads") -> Iterator[Quad]:
@@ -242,7 +231,7 @@ def read_quads(path: Path | None = None, data: str | None = None, fmt: str = "nq
     source = {"path": path} if path is not None else {"input": data}
     for quad in ox.parse(format=formats[fmt], **source):
         graph = None if isinstance(quad.graph_name, ox.DefaultGraph) else str(quad.graph_name.value)
-        yield _rdflib_term(quad.subject), _rdflib_term(quad.predicate), _rdflib_term(quad.object), graph
+        yield _to_rdflib(quad.subject), _to_rdflib(quad.predicate), _to_rdflib(quad.object), graph
 
 
 def explain_link(s: Node, p: Node, o: Node, html_view: bool = True) -> str:
