@@ -33,6 +33,7 @@ from service.serve import export_settings
 from service.store import Snapshot, load_snapshot, open_store, snapshot_of
 from service.views import CACHE_CONTROL, EXTENSION, REQUEST_KEY, QueryRecord, ServiceState
 from service.views.api import bp as api_bp
+from service.views.ask import bp as ask_bp
 from service.views.explain import bp as explain_bp
 from service.views.ops import bp as ops_bp
 from service.views.pages import bp as pages_bp
@@ -43,7 +44,7 @@ from service.writes import Follower, Writer, ephemeral_store_dir, run_build
 
 log = logging.getLogger("guian_kg.app")
 
-BLUEPRINTS = (sparql_bp, store_bp, void_bp, ops_bp, pages_bp, explain_bp, api_bp)
+BLUEPRINTS = (sparql_bp, store_bp, void_bp, ops_bp, pages_bp, explain_bp, api_bp, ask_bp)
 
 # Werkzeug's own HTTP errors (routing, body limits) rendered as members of the GuianError family.
 _HTTP_ERRORS: dict[int, type[GuianError]] = {
