@@ -1,4 +1,4 @@
-"""The `guian-kg` command: serve, query, validate, reason, export, push, explain, backup, restore."""
+"""The `guian-kg` command: serve, query, validate, reason, export, push, explain, ask, backup, restore."""
 
 from __future__ import annotations
 
@@ -171,6 +171,12 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return explain_cli(args.s, args.p, args.o, _settings(args))
 
 
+def cmd_ask(args: argparse.Namespace) -> int:
+    from service.ask.command import ask_cli
+
+    return ask_cli(" ".join(args.question), _settings(args), as_json=args.json)
+
+
 def _store(args: argparse.Namespace) -> tuple[Settings, DurableStore]:
     from service.errors import ConfigError
     from service.store import open_store
@@ -271,6 +277,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("p")
     p.add_argument("o")
     p.set_defaults(run=cmd_explain)
+
+    p = sub.add_parser("ask", help="a question in Chinese or English, answered from the named queries")
+    p.add_argument("question", nargs="+", help="the question, e.g. 哪个科室负责土地管理？")
+    p.add_argument("--json", action="store_true", help="print the whole answer document (as GET /api/ask)")
+    p.set_defaults(run=cmd_ask)
 
     p = sub.add_parser("backup", help="write the store's asserted data (N-Quads) at its newest position")
     p.add_argument("--output", "-o", help="file to write (default: guian-kg-backup-<UTC time>.nq)")

@@ -28,13 +28,13 @@ FACETS = {
     "13-purpose": ("目的", "purpose"),
 }
 ASPECTS = {
-    "1-duty-direction": ("职责方向", "Duty direction"),
-    "2-work-item": ("具体工作", "Work items"),
-    "3-domain": ("对接领域", "Domains"),
-    "4-mechanism": ("参与的协作机制", "Collaboration mechanisms"),
-    "5-collaborator": ("协作科室", "Collaborates with"),
-    "6-matter": ("涉及事项", "Matters"),
-    "7-contributes-to": ("服务的目标", "Contributes to"),
+    "1-duty-direction": ("{s}的职责方向：{x}。", "{s}'s duty direction: {x}."),
+    "2-work-item": ("{s}的具体工作：{x}。", "{s}'s work items: {x}."),
+    "3-domain": ("{s}对接的领域：{x}。", "{s} handles these domains: {x}."),
+    "4-mechanism": ("{s}参与的协作机制：{x}。", "{s} takes part in {x}."),
+    "5-collaborator": ("{s}的协作科室：{x}。", "{s} works with {x}."),
+    "6-matter": ("{s}涉及的事项：{x}。", "{s} is involved in {x}."),
+    "7-contributes-to": ("{s}服务的目标：{x}。", "{s} contributes to {x}."),
 }
 STEPS = {
     "1-relay": ("传达", "relayed"),
@@ -179,8 +179,7 @@ def _profile(rows, lang, focus, label) -> list[str]:
     sentences = []
     for aspect, (zh, en) in ASPECTS.items():
         if aspect in grouped:
-            sentences.append(_say(lang, f"{section}的{zh}：{_join(grouped[aspect], lang)}。",
-                                  f"{en} of {section}: {_join(grouped[aspect], lang)}."))  # fmt: skip
+            sentences.append(_say(lang, zh, en).format(s=section, x=_join(grouped[aspect], lang)))
     return sentences
 
 
