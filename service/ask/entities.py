@@ -62,10 +62,11 @@ _EN_SECTION = re.compile(
 )
 _EN_LIST_ITEM = re.compile(rf"\d{{1,3}}|{_EN_CARDINAL}|{_EN_ORDINAL}")
 _ZH_SPLIT = re.compile(r"[与和及、]| ")
-_ZH_GENERIC = frozenset("科室 秘书 工作 项目 信息 会议 管理 建设 发展 服务 政策 推进 资源 新区 部门 系统 机制 领域".split())
+_ZH_GENERIC = frozenset("科室 秘书 工作 项目 信息 会议 管理 建设 发展 服务 政策 推进 资源 新区 部门 系统 机制 领域 办公 日常".split())
 _EN_STOP = frozenset(
     "and the of for with from into other its their new area work works office section sections services service "
-    "affairs support development management construction".split()
+    "affairs support development management construction information policy industry platform system meeting "
+    "project projects planning activities resources".split()
 )
 
 
@@ -222,26 +223,30 @@ class Lexicon:
         taken = [False] * len(text)
         found: list[Entity] = []
         ambiguous: list[tuple[str, list[str]]] = []
-        for table in (self.keys, self.derived):
-            for key in sorted(table, key=len, reverse=True):
-                start = 0
-                while True:
-                    at = text.find(key, start)
-                    if at < 0:
-                        break
-                    end = at + len(key)
-                    start = at + 1
-                    if any(taken[at:end]) or not _bounded(text, at, end):
+        # the kinds questions are about first, then any other labelled resource in the words left over
+        for specific in (True, False):
+            for table in (self.keys, self.derived):
+                for key in sorted(table, key=len, reverse=True):
+                    kinds = {k: iris for k, iris in table[key].items() if (k != "resource") == specific}
+                    if not kinds:
                         continue
-                    kinds = table[key]
-                    kind = min(kinds, key=KINDS.index)
-                    iris = sorted(kinds[kind])
-                    for i in range(at, end):
-                        taken[i] = True
-                    if len(iris) > 1:
-                        ambiguous.append((key, iris))
-                    else:
-                        found.append(Entity(iris[0], kind, key, at, end))
+                    start = 0
+                    while True:
+                        at = text.find(key, start)
+                        if at < 0:
+                            break
+                        end = at + len(key)
+                        start = at + 1
+                        if any(taken[at:end]) or not _bounded(text, at, end):
+                            continue
+                        kind = min(kinds, key=KINDS.index)
+                        iris = sorted(kinds[kind])
+                        for i in range(at, end):
+                            taken[i] = True
+                        if len(iris) == 1:
+                            found.append(Entity(iris[0], kind, key, at, end))
+                        elif specific:  # two resources of one kind share this label: ask, never guess
+                            ambiguous.append((key, iris))
         found.sort(key=lambda e: e.start)
         return found, ambiguous
 

@@ -16,8 +16,18 @@ _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Everything that is neither a letter, a digit nor a CJK ideograph separates words (after NFKC).
 _SEPARATORS = re.compile(r"[^\w\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|_")
 _EN_WORD = re.compile(r"[a-z0-9]+")
-MIN_FUZZY_LENGTH = 5  # shorter words are too easily mistaken for one another
+MIN_FUZZY_LENGTH = 4  # shorter words are too easily mistaken for one another
 FUZZY_SCORE = 84  # rapidfuzz ratio (0-100) a misspelt word needs to be read as a known one
+SHORT_FUZZY_SCORE = 74  # for 4-letter words: one swap of neighbours (lnad → land) scores 75
+# Everyday words that are never typos of the graph's words (they would otherwise be "corrected" to them).
+COMMON = frozenset(
+    "what when where which while who whom whose that this these those there their them they then than does done "
+    "have has had with without from into onto over under about after before again also just only very much many "
+    "some same such each every both other more most less least your yours mine ours please tell show give list "
+    "know need want like find look make made take takes said says say says here good well work works working "
+    "office name names year years month week today time times part parts kind kinds sort able would could should "
+    "will shall must might being been were was are is the and for not but all any can how why our out".split()
+)
 
 
 @functools.lru_cache(maxsize=1)
@@ -52,17 +62,18 @@ def words(text: str) -> list[str]:
 
 
 def correct(text: str, known: Iterable[str] | frozenset[str]) -> str:
-    """The normalised text with each unknown Latin word of 5+ letters replaced by the nearest known word."""
+    """The normalised text with each unknown Latin word of 4+ letters replaced by the nearest known word."""
     from rapidfuzz import fuzz, process
 
     vocabulary = known if isinstance(known, frozenset) else frozenset(known)
-    pool = [w for w in vocabulary if len(w) >= MIN_FUZZY_LENGTH - 1]
+    pool = [w for w in vocabulary if len(w) >= MIN_FUZZY_LENGTH]
 
     def fix(match: re.Match[str]) -> str:
         word = match.group(0)
-        if len(word) < MIN_FUZZY_LENGTH or word in vocabulary or word.isdigit():
+        if len(word) < MIN_FUZZY_LENGTH or word in vocabulary or word in COMMON or word.isdigit():
             return word
-        best = process.extractOne(word, pool, scorer=fuzz.ratio, score_cutoff=FUZZY_SCORE)
+        cutoff = SHORT_FUZZY_SCORE if len(word) == MIN_FUZZY_LENGTH else FUZZY_SCORE
+        best = process.extractOne(word, pool, scorer=fuzz.ratio, score_cutoff=cutoff)
         return best[0] if best else word
 
     return _EN_WORD.sub(fix, text)

@@ -182,7 +182,9 @@ def understand(
         return Understanding("search", {"text": [target.text]})
     if COUNTS.search(text) and not domains and (not sections or re.search(r"多少|几个|数量|how many|number of", text)):
         return Understanding("section-counts", language, {"section": sections[0]} if sections else {})
-    if len(domains) >= 2 or (domains and (INDUSTRIAL.search(text) or (PROJECT.search(text) and HANDLE.search(text)))):
+    # "project" said of the question, not inside a domain's own name (重大项目推进 is a domain, not a project)
+    outside = "".join(" " if any(d.start <= i < d.end for d in domains) else c for i, c in enumerate(text))
+    if len(domains) >= 2 or (domains and (INDUSTRIAL.search(text) or (PROJECT.search(outside) and HANDLE.search(text)))):
         params: dict[str, list[str]] = {"domain": [_slug(d.iri) for d in domains]}
         kinds = by_kind.get("project-kind", [])
         if MAJOR.search(text) and INDUSTRIAL.search(text):
