@@ -23,7 +23,7 @@ from pathlib import Path
 from benchmarks.common import REPO, RESULTS, write_report
 
 sys.path.insert(0, str(REPO / "tests"))
-from askset import questions, score  # noqa: E402
+from askset import questions, score
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,14 +67,25 @@ def main(argv: list[str] | None = None) -> int:
         "",
         "| questions | answered correctly | answered wrongly | declined |",
         "|---|---:|---:|---:|",
-        f"| answerable ({len(answerable)}) | {a['correct']} ({a['correct'] / len(answerable):.1%}) | {a['wrong']} | {a['declined']} |",
+        f"| answerable ({len(answerable)}) | {a['correct']} ({a['correct'] / len(answerable):.1%}) "
+        f"| {a['wrong']} | {a['declined']} |",
         f"| unanswerable ({len(unanswerable)}) | — | {u['wrong']} | {u['correct']} (correctly) |",
         f"| all ({total}) | {a['correct']} | {wrong} ({wrong / total:.1%}) | {a['declined'] + u['correct']} |",
         "",
         f"Latency per question (median of {args.runs} rounds, in-process Flask test client, embedded engine): "
         f"p50 {p50:.1f} ms, p90 {p90:.1f} ms, max {max(latencies):.1f} ms.",
         "",
-    ]  # fmt: skip
+    ]
+    held = [o for o in outcomes if o[0].get("set") == "held-out"]
+    if held:
+        h = Counter(o[1] for o in held if o[0]["query"] is not None)
+        hu = Counter(o[1] for o in held if o[0]["query"] is None)
+        lines += [
+            f'Of these, {len(held)} were written after the matcher was tuned (`"set": "held-out"`): answerable '
+            f"{h['correct']} correct, {h['wrong']} wrong, {h['declined']} declined; unanswerable {hu['correct']} "
+            f"declined, {hu['wrong']} answered.",
+            "",
+        ]
     misses = [o for o in outcomes if o[1] != "correct"]
     if misses:
         lines += ["Not answered correctly:", ""] + [f"- {o[1]}: {o[0]['q']} — {o[2]}" for o in misses] + [""]

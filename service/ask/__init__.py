@@ -34,7 +34,11 @@ _CUE_WORDS = frozenset(  # the English words the question patterns look for, so 
 )
 SUGGESTIONS = {
     "zh": ("哪个科室负责土地管理？", "秘书五科负责什么？", "科室联席会议多久召开一次？"),
-    "en": ("Which section handles land management?", "What does section 5 do?", "How often does the joint meeting meet?"),
+    "en": (
+        "Which section handles land management?",
+        "What does section 5 do?",
+        "How often does the joint meeting meet?",
+    ),
 }
 REFUSALS = {
     "out-of-scope": (
@@ -46,8 +50,14 @@ REFUSALS = {
         "办公室只有九个秘书科室（秘书一科至秘书九科），没有您所说的科室。",
         "The office has nine secretarial sections (1 to 9); there is no such section.",
     ),
-    "ambiguous": ("这个问题中的说法可能指多个对象，请说得更具体一些：", "Some words could mean several things; please be more specific:"),
-    "not-understood": ("抱歉，我没能理解这个问题。可以这样问：", "Sorry, I did not understand that question. You could ask:"),
+    "ambiguous": (
+        "这个问题中的说法可能指多个对象，请说得更具体一些：",
+        "Some words could mean several things; please be more specific:",
+    ),
+    "not-understood": (
+        "抱歉，我没能理解这个问题。可以这样问：",
+        "Sorry, I did not understand that question. You could ask:",
+    ),
     "needs-partner-endpoint": (
         "合作方项目的联邦查询需要另一个SPARQL端点，无法在此直接回答。",
         "Partner projects need a second SPARQL endpoint (a federated query); that is not answered here.",
@@ -98,17 +108,25 @@ class Asker:
         numbers = [n for n, _, _ in section_numbers(text)]
         recognised = {
             "text": text,
-            "entities": [{"iri": e.iri, "kind": e.kind, "words": e.text, "label": lexicon.label(e.iri, lang)} for e in entities],
+            "entities": [
+                {"iri": e.iri, "kind": e.kind, "words": e.text, "label": lexicon.label(e.iri, lang)} for e in entities
+            ],
             "sections": list(dict.fromkeys(numbers)),
-        }  # fmt: skip
+        }
         base = {"question": question, "language": lang}
         if ambiguous and not OUT_OF_SCOPE.search(text):
-            options = [{"words": key, "candidates": [{"iri": i, "label": lexicon.label(i, lang)} for i in iris]} for key, iris in ambiguous]
-            return self._decline(base, lang, Refusal("ambiguous", {"ambiguous": options}), recognised, lexicon)  # fmt: skip
+            options = [
+                {"words": key, "candidates": [{"iri": i, "label": lexicon.label(i, lang)} for i in iris]}
+                for key, iris in ambiguous
+            ]
+            return self._decline(base, lang, Refusal("ambiguous", {"ambiguous": options}), recognised, lexicon)
         result = understand(text, lang, entities, numbers, lambda n: lexicon.sections.get(n))
         if isinstance(result, Refusal):
             return self._decline(base, lang, result, recognised, lexicon)
         query = replace(self.library.get(result.query), vocabulary=vocabulary)
+        for param in query.parameters:  # show what runs: a single-valued parameter left out takes its default
+            if param.name not in result.parameters and param.default and not param.multiple:
+                result.parameters[param.name] = list(param.default)
         try:
             prepared = query.prepare(result.parameters)
         except InvalidParameterError as exc:
@@ -162,8 +180,16 @@ class Asker:
             shown.append(f"{name} = {', '.join(values)}" if lang == "en" else f"{name}＝{'、'.join(values)}")
         title = query.title.get(lang) or query.title.get("en", query.name)
         if lang == "zh":
-            return f"问题被理解为命名查询“{title}”（{result.query}）" + (f"，参数：{'；'.join(shown)}" if shown else "") + "。"
-        return f"Understood as the named query “{title}” ({result.query})" + (f" with {'; '.join(shown)}" if shown else "") + "."
+            return (
+                f"问题被理解为命名查询“{title}”（{result.query}）"
+                + (f"，参数：{'；'.join(shown)}" if shown else "")
+                + "。"
+            )
+        return (
+            f"Understood as the named query “{title}” ({result.query})"
+            + (f" with {'; '.join(shown)}" if shown else "")
+            + "."
+        )
 
     def _decline(
         self, base: dict[str, Any], lang: str, refusal: Refusal, recognised: dict[str, Any], lexicon: Lexicon
@@ -203,7 +229,11 @@ def suggestions(recognised: Mapping[str, Any], lang: str, lexicon: Lexicon) -> l
             out.append(f"{name}由哪个科室推动？" if lang == "zh" else f"Which section is behind {name}?")
     for number in recognised.get("sections", []):
         if 1 <= number <= 9:
-            out.append(f"秘书{'一二三四五六七八九'[number - 1]}科负责什么？" if lang == "zh" else f"What does section {number} do?")
+            out.append(
+                f"秘书{'一二三四五六七八九'[number - 1]}科负责什么？"
+                if lang == "zh"
+                else f"What does section {number} do?"
+            )
     out.extend(SUGGESTIONS[lang])
     return list(dict.fromkeys(out))[:3]
 

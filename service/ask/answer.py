@@ -94,12 +94,17 @@ def _sections_for_domain(rows, lang, focus, label) -> list[str]:
         how = v(row, "match")
         section, handled = v(row, "sectionLabel"), v(row, "handledLabel")
         if how == "same":
-            sentences.append(_say(lang, f"{domain}由{section}负责（直接对接）。", f"{domain} is handled by {section} (directly)."))
+            sentences.append(
+                _say(lang, f"{domain}由{section}负责（直接对接）。", f"{domain} is handled by {section} (directly).")
+            )
         elif how == "broader":
             sentences.append(
-                _say(lang, f"{domain}由{section}负责（经由上位领域“{handled}”）。",
-                     f"{domain} is handled by {section} (through the broader domain {handled}).")
-            )  # fmt: skip
+                _say(
+                    lang,
+                    f"{domain}由{section}负责（经由上位领域“{handled}”）。",
+                    f"{domain} is handled by {section} (through the broader domain {handled}).",
+                )
+            )
         else:
             sentences.append(
                 _say(lang, f"{section}对接其下位领域“{handled}”。", f"{section} handles its narrower domain {handled}.")
@@ -115,28 +120,39 @@ def _sections_for_domain(rows, lang, focus, label) -> list[str]:
 def _co_handling(rows, lang, focus, label) -> list[str]:
     domains = _join([v(r, "domainLabel") for r in rows if v(r, "origin") == "given"], lang)
     sections = _sections(rows, lang)
-    first = _say(lang, f"涉及{domains}的项目由{sections}协同办理。", f"A project touching {domains} is co-handled by {sections}.")
+    first = _say(
+        lang, f"涉及{domains}的项目由{sections}协同办理。", f"A project touching {domains} is co-handled by {sections}."
+    )
     reasons = []
     for row in sorted(rows, key=_num):
         implied = v(row, "origin") != "given"
         reasons.append(
             _say(
                 lang,
-                f"{v(row, 'sectionLabel')}：{v(row, 'domainLabel')}" + ("（由项目类别推出）" if implied else "")
+                f"{v(row, 'sectionLabel')}：{v(row, 'domainLabel')}"
+                + ("（由项目类别推出）" if implied else "")
                 + (f"，经由其对接的“{v(row, 'handledLabel')}”" if v(row, "handled") != v(row, "domain") else ""),
-                f"{v(row, 'sectionLabel')}: {v(row, 'domainLabel')}" + (" (implied by the kind of project)" if implied else "")
-                + (f", through {v(row, 'handledLabel')} which it handles" if v(row, "handled") != v(row, "domain") else ""),
+                f"{v(row, 'sectionLabel')}: {v(row, 'domainLabel')}"
+                + (" (implied by the kind of project)" if implied else "")
+                + (
+                    f", through {v(row, 'handledLabel')} which it handles"
+                    if v(row, "handled") != v(row, "domain")
+                    else ""
+                ),
             )
-        )  # fmt: skip
+        )
     return [first, _say(lang, "；".join(reasons) + "。", "; ".join(reasons) + ".")]
 
 
 def _project_co_handling(rows, lang, focus, label) -> list[str]:
     project = label(v(rows[0], "project"))
     return [
-        _say(lang, f"推理得出：{project}由{_sections(rows, lang)}协同办理。",
-             f"By inference, {project} is co-handled by {_sections(rows, lang)}.")
-    ]  # fmt: skip
+        _say(
+            lang,
+            f"推理得出：{project}由{_sections(rows, lang)}协同办理。",
+            f"By inference, {project} is co-handled by {_sections(rows, lang)}.",
+        )
+    ]
 
 
 def _explain(rows, lang, focus, label) -> list[str]:
@@ -151,10 +167,14 @@ def _explain(rows, lang, focus, label) -> list[str]:
             continue
         seen.add(key)
         sentences.append(
-            _say(lang, f"{v(row, 'sectionLabel')}参与，因为项目涉及“{v(row, 'domainLabel')}”，而它对接“{v(row, 'handledLabel')}”。",
-                 f"{v(row, 'sectionLabel')} takes part because the project touches {v(row, 'domainLabel')} "
-                 f"and it handles {v(row, 'handledLabel')}.")
-        )  # fmt: skip
+            _say(
+                lang,
+                f"{v(row, 'sectionLabel')}参与，因为项目涉及“{v(row, 'domainLabel')}”，"
+                f"而它对接“{v(row, 'handledLabel')}”。",
+                f"{v(row, 'sectionLabel')} takes part because the project touches {v(row, 'domainLabel')} "
+                f"and it handles {v(row, 'handledLabel')}.",
+            )
+        )
     return sentences or _say(lang, ["该科室不参与此项目。"], ["That section does not take part in this project."])
 
 
@@ -189,10 +209,13 @@ def _collaborators(rows, lang, focus, label) -> list[str]:
     for row in sorted(rows, key=_num):
         by.setdefault(v(row, "mechanismLabel") or v(row, "occasionLabel"), []).append(row)
     return [
-        _say(lang, f"经由{how}与{section}协作的科室：{_sections(group, lang, 'collaboratorLabel')}。",
-             f"Through {how}, {section} works with {_sections(group, lang, 'collaboratorLabel')}.")
+        _say(
+            lang,
+            f"经由{how}与{section}协作的科室：{_sections(group, lang, 'collaboratorLabel')}。",
+            f"Through {how}, {section} works with {_sections(group, lang, 'collaboratorLabel')}.",
+        )
         for how, group in by.items()
-    ]  # fmt: skip
+    ]
 
 
 def _value(row: Row) -> str:
@@ -210,18 +233,37 @@ def _mechanisms(rows, lang, focus, label) -> list[str]:
             values = facets.get(wanted)
             if values:
                 zh, en = FACETS.get(wanted, (wanted, wanted))
-                sentences.append(_say(lang, f"{mechanism}的{zh}：{_join(values, lang)}。", f"{mechanism} — {en}: {_join(values, lang)}."))
+                sentences.append(
+                    _say(
+                        lang,
+                        f"{mechanism}的{zh}：{_join(values, lang)}。",
+                        f"{mechanism} — {en}: {_join(values, lang)}.",
+                    )
+                )
             continue
         parts = [
-            _say(lang, f"{FACETS.get(f, (f, f))[0]}：{_join(vals, lang)}", f"{FACETS.get(f, (f, f))[1]}: {_join(vals, lang)}")
+            _say(
+                lang,
+                f"{FACETS.get(f, (f, f))[0]}：{_join(vals, lang)}",
+                f"{FACETS.get(f, (f, f))[1]}: {_join(vals, lang)}",
+            )
             for f, vals in sorted(facets.items())
-        ]  # fmt: skip
-        sentences.append(_say(lang, f"{mechanism}——" + "；".join(parts) + "。", f"{mechanism} — " + "; ".join(parts) + "."))
+        ]
+        sentences.append(
+            _say(lang, f"{mechanism}——" + "；".join(parts) + "。", f"{mechanism} — " + "; ".join(parts) + ".")
+        )
     section = focus.get("section")
     if section and wanted == "02-participant":
         name = label(f"section:{section}")
         takes_part = any(name == _value(r) for r in rows if v(r, "facet") == "02-participant")
-        sentences.insert(0, _say(lang, f"{name}{'参加' if takes_part else '不参加'}。", f"{name} {'takes part' if takes_part else 'does not take part'}."))
+        sentences.insert(
+            0,
+            _say(
+                lang,
+                f"{name}{'参加' if takes_part else '不参加'}。",
+                f"{name} {'takes part' if takes_part else 'does not take part'}.",
+            ),
+        )
     return sentences or _say(lang, ["图谱中没有这方面的记录。"], ["The graph records nothing of that for it."])
 
 
@@ -234,8 +276,12 @@ def _instruction_flow(rows, lang, focus, label) -> list[str]:
         zh, en = STEPS.get(step, (step, step))
         via = v(group[0], "viaLabel")
         sentences.append(
-            _say(lang, f"{zh}：经由“{via}”，{_sections(group, lang)}。", f"{en.capitalize()}: through {via}, by {_sections(group, lang)}.")
-        )  # fmt: skip
+            _say(
+                lang,
+                f"{zh}：经由“{via}”，{_sections(group, lang)}。",
+                f"{en.capitalize()}: through {via}, by {_sections(group, lang)}.",
+            )
+        )
     return sentences
 
 
@@ -251,36 +297,54 @@ def _outcomes(rows, lang, focus, label) -> list[str]:
         seen.add(v(row, "outcome"))
         partner = v(row, "partnerLabel")
         sentences.append(
-            _say(lang, f"{v(row, 'outcomeLabel')}：由{v(row, 'sectionLabel')}推动" + (f"，与{partner}协同" if partner else "") + "。",
-                 f"{v(row, 'outcomeLabel')}: delivered through {v(row, 'sectionLabel')}" + (f", with the {partner}" if partner else "") + ".")
-        )  # fmt: skip
+            _say(
+                lang,
+                f"{v(row, 'outcomeLabel')}：由{v(row, 'sectionLabel')}推动"
+                + (f"，与{partner}协同" if partner else "")
+                + "。",
+                f"{v(row, 'outcomeLabel')}: delivered through {v(row, 'sectionLabel')}"
+                + (f", with the {partner}" if partner else "")
+                + ".",
+            )
+        )
     return sentences
 
 
 def _provenance(rows, lang, focus, label) -> list[str]:
     quotes = list(dict.fromkeys(v(r, "quote") for r in rows if v(r, "quote")))
     subject = label(v(rows[0], "resource"))
-    first = _say(lang, f"关于“{subject}”的{len(rows)}条断言出自原文的{len(quotes)}处：",
-                 f"The {len(rows)} asserted facts about {subject} come from {len(quotes)} passages of the source:")  # fmt: skip
+    first = _say(
+        lang,
+        f"关于“{subject}”的{len(rows)}条断言出自原文的{len(quotes)}处：",
+        f"The {len(rows)} asserted facts about {subject} come from {len(quotes)} passages of the source:",
+    )
     return [first, *(f"「{q}」" for q in quotes[:5])]
 
 
 def _tree(rows, lang, focus, label) -> list[str]:
     top = [v(r, "label") for r in rows if v(r, "level") == "0"]
     return [
-        _say(lang, f"共有{len(rows)}个工作领域，其中{len(top)}个顶层领域：{_join(top, lang)}。",
-             f"There are {len(rows)} work domains, {len(top)} at the top: {_join(top, lang)}.")
-    ]  # fmt: skip
+        _say(
+            lang,
+            f"共有{len(rows)}个工作领域，其中{len(top)}个顶层领域：{_join(top, lang)}。",
+            f"There are {len(rows)} work domains, {len(top)} at the top: {_join(top, lang)}.",
+        )
+    ]
 
 
 def _counts(rows, lang, focus, label) -> list[str]:
     wanted = focus.get("section")
     chosen = [r for r in rows if not wanted or v(r, "notation") == wanted]
     sentences = [
-        _say(lang, f"{v(r, 'label')}：对接{v(r, 'domains')}个领域（含下位共{v(r, 'domainsCovered')}个），{v(r, 'workItems')}项具体工作。",
-             f"{v(r, 'label')}: {v(r, 'domains')} domains ({v(r, 'domainsCovered')} with narrower ones), {v(r, 'workItems')} work items.")
+        _say(
+            lang,
+            f"{v(r, 'label')}：对接{v(r, 'domains')}个领域（含下位共{v(r, 'domainsCovered')}个），"
+            f"{v(r, 'workItems')}项具体工作。",
+            f"{v(r, 'label')}: {v(r, 'domains')} domains ({v(r, 'domainsCovered')} with narrower ones), "
+            f"{v(r, 'workItems')} work items.",
+        )
         for r in sorted(chosen, key=_num)
-    ]  # fmt: skip
+    ]
     if not wanted:
         sentences.insert(0, _say(lang, f"共有{len(rows)}个秘书科室。", f"There are {len(rows)} secretarial sections."))
     return sentences
@@ -331,9 +395,7 @@ def explain_link(s: str, p: str, o: str) -> str:
     return "/api/explain?" + urlencode({"s": s, "p": p, "o": o})
 
 
-def basis(
-    query: str, rows: Sequence[Row], provenance: Callable[[str], Sequence[Row]]
-) -> list[dict[str, Any]]:
+def basis(query: str, rows: Sequence[Row], provenance: Callable[[str], Sequence[Row]]) -> list[dict[str, Any]]:
     """Each row's basis: quotes where the source states its fact, "inferred" + /api/explain link where reasoning
     adds it, "computed" where the named query derives it (counts, search), and any modelling assumption."""
     spec = FACT_COLUMNS.get(query)
@@ -350,9 +412,10 @@ def basis(
         else:
             a, b = v(row, spec[0]), v(row, spec[1])
             facts = [
-                r for r in provenance(a)
+                r
+                for r in provenance(a)
                 if {v(r, "subject"), v(r, "object")} == {a, b} and (spec[2] is None or v(r, "predicate") == spec[2])
-            ]  # fmt: skip
+            ]
             if v(row, "quote"):
                 entry = {"kind": "asserted", "quotes": [v(row, "quote")], "claims": []}
             elif facts:

@@ -4,8 +4,8 @@ The labels come from the live graph (skos:prefLabel, rdfs:label, skos:altLabel, 
 data version: a resource added by an update is understood from the next request on. Besides the labels
 themselves a few keys are derived from them: the slug as words (land management), the parts of a Chinese label
 split at 与/和/及 and their two-character heads (民生服务 → 民生), and single English words that occur in the
-labels of one domain only (land → Land management). Derived keys give way to labels, and a key that names two
-resources of one kind is ambiguous, never a guess.
+labels of one domain only (land → Land management: the head word). Derived keys give way to labels, and a key that
+names two resources of one kind is ambiguous, never a guess.
 """
 
 from __future__ import annotations
@@ -62,11 +62,69 @@ _EN_SECTION = re.compile(
 )
 _EN_LIST_ITEM = re.compile(rf"\d{{1,3}}|{_EN_CARDINAL}|{_EN_ORDINAL}")
 _ZH_SPLIT = re.compile(r"[与和及、]| ")
-_ZH_GENERIC = frozenset("科室 秘书 工作 项目 信息 会议 管理 建设 发展 服务 政策 推进 资源 新区 部门 系统 机制 领域 办公 日常".split())
+_ZH_GENERIC = frozenset(
+    [
+        "科室",
+        "秘书",
+        "工作",
+        "项目",
+        "信息",
+        "会议",
+        "管理",
+        "建设",
+        "发展",
+        "服务",
+        "政策",
+        "推进",
+        "资源",
+        "新区",
+        "部门",
+        "系统",
+        "机制",
+        "领域",
+        "办公",
+        "日常",
+    ]
+)
 _EN_STOP = frozenset(
-    "and the of for with from into other its their new area work works office section sections services service "
-    "affairs support development management construction information policy industry platform system meeting "
-    "project projects planning activities resources".split()
+    [
+        "and",
+        "the",
+        "of",
+        "for",
+        "with",
+        "from",
+        "into",
+        "other",
+        "its",
+        "their",
+        "new",
+        "area",
+        "work",
+        "works",
+        "office",
+        "section",
+        "sections",
+        "services",
+        "service",
+        "affairs",
+        "support",
+        "development",
+        "management",
+        "construction",
+        "information",
+        "policy",
+        "industry",
+        "platform",
+        "system",
+        "meeting",
+        "project",
+        "projects",
+        "planning",
+        "activities",
+        "resources",
+        "general",
+    ]
 )
 
 
@@ -149,7 +207,9 @@ class Lexicon:
                     lexicon.keys.setdefault(key, {}).setdefault(kind, set()).add(iri)
         lexicon._derive(texts)
         lexicon._number_sections()
-        vocabulary = {w for key in lexicon.keys for w in words(key)} | {w for key in lexicon.derived for w in words(key)}
+        vocabulary = {w for key in lexicon.keys for w in words(key)} | {
+            w for key in lexicon.derived for w in words(key)
+        }
         lexicon.known_words = frozenset(vocabulary)
         return lexicon
 
@@ -186,11 +246,11 @@ class Lexicon:
                             if phrase[0] not in _EN_STOP and phrase[-1] not in _EN_STOP:
                                 self._add_derived(" ".join(phrase), kind, iri)
                 if lang != "zh" and kind == "domain":
-                    for word in words(text) + slug.split("-"):
+                    # the head word of the label and of the slug (land of "Land management"), and its plain forms
+                    for word in (words(text) or [""])[:1] + slug.split("-")[:1]:
                         if len(word) >= 4 and word not in _EN_STOP:
-                            single.setdefault(word, set()).add(iri)
-                            if word.endswith("s"):
-                                single.setdefault(word[:-1], set()).add(iri)
+                            for form in {word, word.removesuffix("s"), word.removesuffix("al")}:
+                                single.setdefault(form, set()).add(iri)
         for word, iris in single.items():
             if len(iris) == 1:
                 self._add_derived(word, "domain", next(iter(iris)))

@@ -68,12 +68,40 @@ FORMED = _cue(
     r"\b(formed|form|set up|created|create|established|when|for what|what for|what are .* for)\b",
 )
 FACETS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("01-frequency", _cue(r"多久|频率|频次|多长时间|几次|周期|每周|每月|多常|何时开|什么时候开", r"\b(how often|frequency|frequently|when does|when do|how regularly|meet|meets|held)\b")),
-    ("02-participant", _cue(r"参加|参与|出席|成员|哪些科室", r"\b(who takes part|take part|takes part|attend|attends|participants?|participate|participates|members?|which sections|who)\b")),
-    ("04-carries", _cue(r"流转什么|传递什么|共享什么|什么信息|哪些信息", r"\b(what flows|what information|carry|carries|share|shared|what passes)\b")),
-    ("13-purpose", _cue(r"目的|作用|为什么|干什么|用来|意义|做什么", r"\b(purpose|why|what for|aim|goal|what is it for|what does .* do)\b")),
-)  # fmt: skip
-MECHANISMS = _cue(r"协作机制|机制|怎么协作|如何协作|协作方式", r"\b(mechanisms?|ways? of (working|collaborat\w*)|how do .* collaborate)\b")
+    (
+        "01-frequency",
+        _cue(
+            r"多久|频率|频次|多长时间|几次|周期|每周|每月|多常|何时开|什么时候开",
+            r"\b(how often|frequency|frequently|when does|when do|how regularly|meet|meets|held)\b",
+        ),
+    ),
+    (
+        "02-participant",
+        _cue(
+            r"参加|参与|出席|成员|哪些科室",
+            r"\b(who takes part|take part|takes part|attend|attends|participants?|participate|participates|"
+            r"members?|which sections|who)\b",
+        ),
+    ),
+    (
+        "04-carries",
+        _cue(
+            r"流转什么|传递什么|共享什么|什么信息|哪些信息",
+            r"\b(what flows|what information|carry|carries|share|shared|what passes)\b",
+        ),
+    ),
+    (
+        "13-purpose",
+        _cue(
+            r"目的|作用|为什么|干什么|用来|意义|做什么",
+            r"\b(purpose|why|what for|aim|goal|what is it for|what does .* do)\b",
+        ),
+    ),
+)
+MECHANISMS = _cue(
+    r"协作机制|机制|怎么协作|如何协作|协作方式",
+    r"\b(mechanisms?|ways? of (working|collaborat\w*)|how do .* collaborate)\b",
+)
 OUTCOMES = _cue(
     r"成果|惠民|惠及|老百姓|市民|群众|公众|落地",
     r"\b(outcomes?|results? for (the )?(public|citizens)|public|citizens|residents|benefit|benefits|behind)\b",
@@ -135,7 +163,6 @@ def understand(
     if bad:
         return Refusal("no-such-section", {"sections": bad})
     sections = _sections(numbers)
-    named = bool(domains or mechanisms or outcomes or projects or sections)
     if OUT_OF_SCOPE.search(text) and not (domains or mechanisms or outcomes):
         return Refusal("out-of-scope")
     if PARTNER.search(text):
@@ -155,8 +182,7 @@ def understand(
         focus = {"section": sections[0]} if sections else {}
         return Understanding("explain-co-handling", {"project": project, **language} if project else language, focus)
     if INSTRUCTION.search(text) and FLOW.search(text) and not sections[1:] and not domains[1:]:
-        if not (domains and HANDLE.search(text) and not FLOW.search(text.replace("谁", ""))):
-            return Understanding("instruction-flow", language)
+        return Understanding("instruction-flow", language)
     task_force = [m for m in mechanisms if _slug(m.iri) == "task-force"]
     if task_force and FORMED.search(text):
         return Understanding(
@@ -177,14 +203,20 @@ def understand(
             return Understanding("public-outcomes", params, focus)
     if TREE.search(text) and not sections and not domains:
         return Understanding("domain-tree", language)
-    if SEARCH.search(text) and not sections and (domains or mechanisms or outcomes or projects or by_kind.get("resource")):
+    if (
+        SEARCH.search(text)
+        and not sections
+        and (domains or mechanisms or outcomes or projects or by_kind.get("resource"))
+    ):
         target = (domains or mechanisms or outcomes or projects or by_kind["resource"])[0]
         return Understanding("search", {"text": [target.text]})
     if COUNTS.search(text) and not domains and (not sections or re.search(r"多少|几个|数量|how many|number of", text)):
         return Understanding("section-counts", language, {"section": sections[0]} if sections else {})
     # "project" said of the question, not inside a domain's own name (重大项目推进 is a domain, not a project)
     outside = "".join(" " if any(d.start <= i < d.end for d in domains) else c for i, c in enumerate(text))
-    if len(domains) >= 2 or (domains and (INDUSTRIAL.search(text) or (PROJECT.search(outside) and HANDLE.search(text)))):
+    if len(domains) >= 2 or (
+        domains and (INDUSTRIAL.search(text) or (PROJECT.search(outside) and HANDLE.search(text)))
+    ):
         params: dict[str, list[str]] = {"domain": [_slug(d.iri) for d in domains]}
         kinds = by_kind.get("project-kind", [])
         if MAJOR.search(text) and INDUSTRIAL.search(text):
