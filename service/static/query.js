@@ -380,6 +380,15 @@
     runEditor();
   });
 
+  // A query handed over in the URL fragment (#sparql=<percent-encoded text>) opens in the editor: the question
+  // box's "open in editor" link uses it (service/static/ask.js), and such links can be shared.
+  function openFromFragment() {
+    var match = /^#sparql=([\s\S]*)$/.exec(location.hash);
+    if (match) editor.setText(decodeURIComponent(match[1]));
+  }
+  window.addEventListener("hashchange", openFromFragment);
+  openFromFragment();
+
   var wanted = new URLSearchParams(location.search).get("example");
   if (wanted && byName(wanted)) {
     exampleSelect.value = wanted;
