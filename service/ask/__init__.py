@@ -24,6 +24,7 @@ from service.errors import InvalidParameterError
 from service.query_library import Library, PreparedQuery, Vocabulary
 
 MAX_QUESTION = 500  # characters
+MAX_KEPT_FACTS = 512  # resources whose provenance rows are kept per data version
 # run(text, bindings) -> SPARQL 1.1 JSON results (a dict), as the query executor writes them
 Runner = Callable[[str, tuple[tuple[str, str], ...]], Mapping[str, Any]]
 _CUE_WORDS = frozenset(  # the English words the question patterns look for, so that typos of them are fixed too
@@ -73,6 +74,7 @@ class Asker:
         self.library = library
         self.base_iri = base_iri
         self._lexicons: dict[str, tuple[Lexicon, Vocabulary]] = {}
+        self._facts: dict[tuple[str, str], Sequence[Mapping[str, Any]]] = {}
         self._lock = threading.Lock()
 
     def lexicon(self, run: Runner, version: str) -> tuple[Lexicon, Vocabulary]:
@@ -88,6 +90,20 @@ class Asker:
         with self._lock:
             self._lexicons = {version: held}  # only the served version is worth keeping
         return held
+
+    def _provenance(self, resource: str, run: Runner, version: str) -> Sequence[Mapping[str, Any]]:
+        """The fact-provenance rows of a resource on a data version (kept: every answer about it shows them)."""
+        key = (version, resource)
+        with self._lock:
+            rows = self._facts.get(key)
+        if rows is None:
+            fact = self.library.get("fact-provenance").prepare({"resource": resource})
+            rows = run(fact.text, fact.bindings)["results"]["bindings"]
+            with self._lock:
+                if len(self._facts) >= MAX_KEPT_FACTS or any(v != version for v, _ in self._facts):
+                    self._facts.clear()
+                self._facts[key] = rows
+        return rows
 
     def ask(self, question: str, run: Runner, version: str) -> dict[str, Any]:
         """The answer document of a question (see the README, "Ask in words").
@@ -143,13 +159,8 @@ class Asker:
                 iri = lexicon.sections.get(int(iri[8:]), iri)
             return lexicon.label(iri, lang)
 
-        cache: dict[str, Sequence[Mapping[str, Any]]] = {}
-
         def provenance(resource: str) -> Sequence[Mapping[str, Any]]:
-            if resource not in cache:
-                fact = self.library.get("fact-provenance").prepare({"resource": resource})
-                cache[resource] = run(fact.text, fact.bindings)["results"]["bindings"] if len(cache) < 12 else []
-            return cache[resource]
+            return self._provenance(resource, run, version)
 
         return {
             **base,

@@ -284,29 +284,32 @@ class Lexicon:
         found: list[Entity] = []
         ambiguous: list[tuple[str, list[str]]] = []
         # the kinds questions are about first, then any other labelled resource in the words left over
+        # every substring of the question that is a key, longest first (a dictionary look-up each)
+        candidates = [
+            [
+                (at, at + length)
+                for length in range(min(max(map(len, table), default=0), len(text)), 1, -1)
+                for at in range(len(text) - length + 1)
+                if text[at : at + length] in table
+            ]
+            for table in (self.keys, self.derived)
+        ]
+        # the kinds questions are about first, then any other labelled resource in the words left over
         for specific in (True, False):
-            for table in (self.keys, self.derived):
-                for key in sorted(table, key=len, reverse=True):
+            for table, matches in zip((self.keys, self.derived), candidates, strict=True):
+                for at, end in matches:
+                    key = text[at:end]
                     kinds = {k: iris for k, iris in table[key].items() if (k != "resource") == specific}
-                    if not kinds:
+                    if not kinds or any(taken[at:end]) or not _bounded(text, at, end):
                         continue
-                    start = 0
-                    while True:
-                        at = text.find(key, start)
-                        if at < 0:
-                            break
-                        end = at + len(key)
-                        start = at + 1
-                        if any(taken[at:end]) or not _bounded(text, at, end):
-                            continue
-                        kind = min(kinds, key=KINDS.index)
-                        iris = sorted(kinds[kind])
-                        for i in range(at, end):
-                            taken[i] = True
-                        if len(iris) == 1:
-                            found.append(Entity(iris[0], kind, key, at, end))
-                        elif specific:  # two resources of one kind share this label: ask, never guess
-                            ambiguous.append((key, iris))
+                    kind = min(kinds, key=KINDS.index)
+                    iris = sorted(kinds[kind])
+                    for i in range(at, end):
+                        taken[i] = True
+                    if len(iris) == 1:
+                        found.append(Entity(iris[0], kind, key, at, end))
+                    elif specific:  # two resources of one kind share this label: ask, never guess
+                        ambiguous.append((key, iris))
         found.sort(key=lambda e: e.start)
         return found, ambiguous
 
