@@ -352,7 +352,7 @@ def _counts(rows, lang, focus, label) -> list[str]:
 
 def _search(rows, lang, focus, label) -> list[str]:
     found = list(dict.fromkeys(v(r, "resource") for r in rows))
-    names_ = _join([label(iri) for iri in found[:8]], lang)
+    names_ = _join([f"{label(iri)} ({iri.rstrip('/').rsplit('/', 1)[-1]})" for iri in found[:8]], lang)
     return [_say(lang, f"找到{len(found)}个资源：{names_}。", f"Found {len(found)} resources: {names_}.")]
 
 

@@ -230,8 +230,10 @@ def understand(
         return Understanding(
             "sections-for-domain", {"domain": [_slug(domains[0].iri)], **language}, {"sections": ",".join(sections)}
         )
-    if projects and not sections:
-        return Understanding("project-co-handling", {"project": project, **language})
+    kinds_named = [k for k in by_kind.get("project-kind", []) if short_name(k.iri) != "project"]
+    if (projects or (kinds_named and HANDLE.search(text))) and not sections:
+        # a kind of project said alone (重大产业项目) means the graph's example of it: the query's default project
+        return Understanding("project-co-handling", {"project": project, **language} if project else language)
     if sections and COLLABORATE.search(text):
         return Understanding("section-collaborators", {"section": sections[:1], **language})
     if len(sections) == 1 and (PROFILE.search(text) or HANDLE.search(text) or len(text) <= 12):
