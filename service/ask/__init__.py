@@ -149,10 +149,8 @@ class Asker:
             return self._decline(base, lang, Refusal("no-answer", {"problem": exc.detail}), recognised, lexicon)
         results = run(prepared.text, prepared.bindings)
         rows = results.get("results", {}).get("bindings", [])
-        if result.query in ("public-outcomes",):  # the query lists both languages
-            shown = [r for r in rows if r.get("lang", {}).get("value", lang) == lang]
-        else:
-            shown = rows
+        # the sentences use the rows in the question's language (public-outcomes lists both)
+        shown = [r for r in rows if r.get("lang", {}).get("value", lang) == lang]
 
         def label(iri: str) -> str:
             if iri.startswith("section:"):

@@ -162,6 +162,11 @@ def section_numbers(text: str) -> list[tuple[int, int, int]]:
     return sorted(found, key=lambda f: f[1])
 
 
+def without_sections(text: str) -> str:
+    """The normalised question with its section references taken out (what else it says about them)."""
+    return " ".join(_EN_SECTION.sub(" ", _ZH_SECTION.sub(" ", text)).split())
+
+
 @dataclass(frozen=True)
 class Entity:
     """A resource a question names: where, by which words, and of which kind."""

@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from service.ask.entities import Entity
+from service.ask.entities import Entity, without_sections
 from service.query_library import short_name
 
 MAX_SECTION = 9
@@ -199,8 +199,7 @@ def understand(
     if outcomes or (OUTCOMES.search(text) and not domains and not (projects and HANDLE.search(text))):
         focus = {"outcome": outcomes[0].iri} if outcomes else {}
         params = {"section": sections[:1], **language} if sections and not outcomes else language
-        if OUTCOMES.search(text) or outcomes:
-            return Understanding("public-outcomes", params, focus)
+        return Understanding("public-outcomes", params, focus)
     if TREE.search(text) and not sections and not domains:
         return Understanding("domain-tree", language)
     if (
@@ -236,8 +235,10 @@ def understand(
         return Understanding("project-co-handling", {"project": project, **language} if project else language)
     if sections and COLLABORATE.search(text):
         return Understanding("section-collaborators", {"section": sections[:1], **language})
-    if len(sections) == 1 and (PROFILE.search(text) or HANDLE.search(text) or len(text) <= 12):
-        return Understanding("section-profile", {"section": sections, **language})
-    if len(sections) == 1:
+    # a section named with a word about its work, or (almost) alone: 秘书三科, "Section 4", "the 5th section"; anything
+    # else said of it (秘书五科食堂菜单) is not guessed at
+    rest = without_sections(text)
+    alone = len(rest.replace(" ", "")) <= 1 if lang == "zh" else not set(rest.split()) - {"the", "a", "me", "please"}
+    if len(sections) == 1 and (PROFILE.search(text) or HANDLE.search(text) or alone):
         return Understanding("section-profile", {"section": sections, **language})
     return Refusal("not-understood")
