@@ -964,10 +964,7 @@ def openapi_document(library: Library, base_url: str) -> dict[str, Any]:
     }
     for query in library:
         paths[f"/api/queries/{query.name}"] = {"get": _query_operation(query)}
-    from service.ask.openapi import ASK_PATHS, ASK_SCHEMAS  # questions in words map onto these queries
-
-    paths.update(ASK_PATHS)
-    document = {
+    return {
         "openapi": "3.1.0",
         "info": {
             "title": "guian-kg named queries",
@@ -1034,7 +1031,6 @@ def openapi_document(library: Library, base_url: str) -> dict[str, Any]:
                         "boolean": {"type": "boolean"},
                     },
                 },
-                **ASK_SCHEMAS,
                 "QueryList": {
                     "type": "object",
                     "required": ["queries"],
@@ -1061,4 +1057,3 @@ def openapi_document(library: Library, base_url: str) -> dict[str, Any]:
             },
         },
     }
-    return document

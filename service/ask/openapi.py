@@ -1,4 +1,4 @@
-"""The OpenAPI description of GET/POST /api/ask (merged into /api/openapi.json by service.query_library)."""
+"""The OpenAPI description of GET/POST /api/ask, added to the named-query library's document (/api/openapi.json)."""
 
 from __future__ import annotations
 
@@ -101,3 +101,10 @@ ASK_SCHEMAS: dict[str, Any] = {
         },
     }
 }
+
+
+def with_ask(document: dict[str, Any]) -> dict[str, Any]:
+    """The library's OpenAPI document with /api/ask and its answer schema added (the document is changed)."""
+    document["paths"].update(ASK_PATHS)
+    document["components"]["schemas"].update(ASK_SCHEMAS)
+    return document

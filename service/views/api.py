@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
 
+from service.ask.openapi import with_ask
 from service.errors import BadRequestError
 from service.protocol import decode_form, parse_infer, parse_timeout
 from service.query_library import RESERVED, Library, load_library, load_vocabulary
@@ -48,8 +49,8 @@ def list_queries() -> Response:
 
 @bp.route("/api/openapi.json", methods=["GET"])
 def openapi() -> Response:
-    """The OpenAPI 3.1 description of this API: one operation per named query."""
-    return jsonify(library().openapi(request.url_root))
+    """The OpenAPI 3.1 description of this API: one operation per named query, and /api/ask."""
+    return jsonify(with_ask(library().openapi(request.url_root)))
 
 
 @bp.route("/api/queries/<name>", methods=["GET"])
