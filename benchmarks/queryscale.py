@@ -42,10 +42,17 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pyoxigraph as ox
+from rdflib import BNode, Literal
 
 from benchmarks import common, orggen
 from benchmarks.common import REPO, RESULTS, log, parse_size, size_label
-from service.engine import _to_rdflib
+from service.config import load_settings
+from service.data.reasoning import materialise
+from service.data.snapshots import base_snapshot
+from service.library.queries import load_library
+from service.resources import source_document
+from service.sparql.lexer import service_targets
+from service.sparql.terms import parse_term, to_rdflib
 
 DEFAULT_SIZES = "10k,30k,100k,1m"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "guian-kg-bench" / "queryscale"
@@ -68,15 +75,10 @@ class Dataset:
 
 def real_snapshot():
     """The service's own snapshot of the real data, with its closure (from the usual cache; reasoned if missing)."""
-    from service.config import load_settings
-    from service.store import base_snapshot
-
     return base_snapshot(load_settings({}, environ={}))
 
 
 def _to_oxigraph(term) -> ox.NamedNode | ox.BlankNode | ox.Literal:
-    from rdflib import BNode, Literal
-
     if isinstance(term, Literal):
         if term.language:
             return ox.Literal(str(term), language=term.language)
@@ -90,9 +92,6 @@ def build_dataset(snapshot, generated_triples: int, output: Path, seed: int = 1)
 
     The closure is what the service would cache for this data: `service.reasoning.materialise` over every asserted
     triple (the generated domains reach the real top domains, so generated projects reach real sections too)."""
-    from service.reasoning import materialise
-    from service.resources import source_document
-
     inferred = ox.NamedNode(snapshot.inferred_graph)
     store = ox.Store()
     store.bulk_load(path=snapshot.nquads, format=ox.RdfFormat.N_QUADS)
@@ -104,7 +103,7 @@ def build_dataset(snapshot, generated_triples: int, output: Path, seed: int = 1)
         store.bulk_load(path=trig, format=ox.RdfFormat.TRIG)
         trig.unlink()
         asserted = {
-            (_to_rdflib(q.subject), _to_rdflib(q.predicate), _to_rdflib(q.object))
+            (to_rdflib(q.subject), to_rdflib(q.predicate), to_rdflib(q.object))
             for q in store.quads_for_pattern(None, None, None)
             if q.graph_name != inferred
         }
@@ -189,8 +188,6 @@ class Run:
 
 
 def _answer(store: ox.Store, text: str, bindings: Sequence[tuple[str, str]], dataset: dict) -> Run:
-    from service.engine import parse_term
-
     started = time.perf_counter()
     result = store.query(
         text,
@@ -266,8 +263,6 @@ def measure(open_store: Callable[[], ox.Store], text: str, bindings, dataset: di
 
 def library_at(revision: str | None, folder: Path):
     """The named-query library of the working tree (None) or of `queries/` at a git revision."""
-    from service.query_library import load_library
-
     if revision is None:
         return load_library()
     names = subprocess.run(
@@ -283,8 +278,6 @@ def library_at(revision: str | None, folder: Path):
 
 
 def local_queries(library, only: Sequence[str]) -> list:
-    from service.query_text import service_targets
-
     return [q for q in library if not service_targets(q.text) and (not only or q.name in only)]
 
 

@@ -31,12 +31,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyoxigraph as ox
+
 from benchmarks import common
 from benchmarks.common import REPO, RESULTS, Server, log, parse_size, size_label
 from benchmarks.compare import send
 from benchmarks.loadgen import run_wrk
 from benchmarks.orggen import generate
 from benchmarks.workloads import adhoc, flagship, load_facts, named_variants, request_for
+from service.library.queries import load_library
 
 TARGETS = {"reason_100k_s": 10.0, "startup_1m_s": 5.0, "memory_1m_bytes": 2 * 2**30}
 
@@ -66,8 +69,6 @@ def scratch_checkout(folder: Path, target: int) -> tuple[Path, dict]:
 
 
 def _count_real_triples() -> int:
-    import pyoxigraph as ox
-
     store = ox.Store()
     store.load(
         path=str(REPO / "ontology" / "guian-kg.ttl"),
@@ -453,8 +454,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
-    from service.query_library import load_library
-
     library = load_library()
     report: dict = {
         "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),

@@ -223,3 +223,28 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
     if problems:
         raise ConfigError("invalid settings: " + "; ".join(problems))
     return Settings(**{f.name: values[f.name] for f in fields(Settings)})
+
+
+def setting_text(value: Any) -> str | None:
+    """A typed setting value written back as the text its GUIAN_KG_* variable would hold (None = unset)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return " ".join(value)
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def export_settings(settings: Settings, environ: dict[str, str] | os._Environ = os.environ) -> None:
+    """Put every setting into GUIAN_KG_* variables, so that workers' `create_app()` sees the flags too."""
+    by_name = {s.name: s for s in SETTINGS}
+    for item in fields(settings):
+        env = by_name[item.name].env
+        text = setting_text(getattr(settings, item.name))
+        if text is None:
+            environ.pop(env, None)
+        else:
+            environ[env] = text

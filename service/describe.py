@@ -11,7 +11,7 @@ from rdflib.namespace import DCTERMS, VOID
 
 from service import names
 from service.config import Settings
-from service.formats import FORMATS, Format
+from service.sparql.formats import FORMATS, Format
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 ENTAILMENT = Namespace("http://www.w3.org/ns/entailment/")

@@ -33,8 +33,8 @@ import pyoxigraph as ox
 
 from service import __version__
 from service.config import Settings
+from service.data.snapshots import Snapshot, load_snapshot
 from service.errors import ConfigError, RemoteServiceError
-from service.store import Snapshot, load_snapshot
 
 PROTOCOLS = ("auto", "update", "gsp")
 DEFAULT_BATCH_SIZE = 5000

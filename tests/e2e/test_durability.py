@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.writes import DurableStore, Record, chain_digest, encode_record
+from service.journal.log import DurableStore
+from service.journal.records import Record, chain_digest, encode_record
 
 pytestmark = pytest.mark.e2e
 

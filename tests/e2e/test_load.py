@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from service import names
-from service.writes import DurableStore
+from service.journal.log import DurableStore
 
 pytestmark = pytest.mark.e2e
 

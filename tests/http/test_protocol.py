@@ -16,8 +16,8 @@ from rdflib.namespace import RDF, VOID
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from service import names
-from service.formats import BY_KEY, FORMATS
-from service.protocol import FORM_FORMATS, negotiate
+from service.sparql.formats import BY_KEY, FORMATS
+from service.sparql.protocol import FORM_FORMATS, negotiate
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 GK = names.GK

@@ -17,7 +17,7 @@ import pytest
 from rdflib import Graph
 
 from service import names
-from service.store import Snapshot
+from service.data.snapshots import Snapshot
 
 TOKEN = "s3cret-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -69,7 +69,7 @@ def writable_each(make_app):
 @pytest.fixture
 def embedded_app(cache_dir):
     """Factory of embedded-engine apps that accept writes (writing is the same whichever engine reads)."""
-    from service.app import create_app
+    from service.web.app import create_app
 
     built = []
 
@@ -156,8 +156,8 @@ def test_a_dataset_served_from_disk_is_swapped_for_the_new_versions_store(embedd
 
 
 def test_a_request_keeps_the_version_it_started_with_and_the_old_executor_drains(writable_each):
-    from service.engine import engine_for
-    from service.executor import QueryExecutor
+    from service.engines.factory import engine_for
+    from service.runtime.executor import QueryExecutor
 
     st = state(writable_each)
     with writable_each.test_request_context("/sparql"):
@@ -379,9 +379,8 @@ def test_long_urls_are_414(client, assert_problem):
 
 
 def test_a_slow_request_body_is_408(writable, assert_problem, monkeypatch):
-    import service.app
 
-    monkeypatch.setattr(service.app, "BODY_SECONDS", 0.3)
+    monkeypatch.setattr("service.web.bodies.BODY_SECONDS", 0.3)
     released = threading.Event()
 
     class Trickle:

@@ -12,13 +12,15 @@ from pathlib import Path
 import pytest
 from processes import gone
 
-from service import store
 from service.config import load_settings
-from service.engine import EmbeddedEngine, QueryJob, build_disk_store, disk_store, engine_for
+from service.data.oxstores import build_disk_store, disk_store
+from service.data.snapshots import DISK_STORE, QUAD_COUNT, STORE_GRAPHS, Snapshot, _prune_cache, hold, load_snapshot
+from service.engines.base import QueryJob
+from service.engines.embedded import EmbeddedEngine
+from service.engines.factory import engine_for
 from service.errors import ConfigError, NotReadyError, QueryResourceError, QueryTimeoutError
-from service.executor import QueryExecutor
-from service.query_library import _vocabulary_of, load_vocabulary
-from service.store import Snapshot
+from service.library.vocabulary import _vocabulary_of, load_vocabulary
+from service.runtime.executor import QueryExecutor
 
 EX = "http://example.org/"
 INFERRED = f"{EX}graph/inferred"
@@ -41,7 +43,7 @@ def _snapshot(folder: Path, text: str = QUADS, on_disk: bool = True) -> Snapshot
     snapshot = Snapshot(folder.name, folder / "dataset.nq", GRAPHS, INFERRED, EX)
     if not on_disk:
         return snapshot
-    target = disk_store(snapshot.nquads, INFERRED, folder / store.DISK_STORE)
+    target = disk_store(snapshot.nquads, INFERRED, folder / DISK_STORE)
     return Snapshot(folder.name, snapshot.nquads, GRAPHS, INFERRED, EX, disk_store=target)
 
 
@@ -94,7 +96,7 @@ def test_the_real_data_answers_alike_in_memory_on_disk_and_in_rdflib(cache_dir: 
     engines = []
     for overrides in ({"engine": "embedded"}, {"engine": "embedded", "memory_max_quads": "0"}, {"engine": "rdflib"}):
         settings = load_settings({"cache_dir": str(cache_dir), **overrides}, environ={})
-        engines.append(engine_for(settings, store.load_snapshot(settings)))
+        engines.append(engine_for(settings, load_snapshot(settings)))
     assert engines[1].snapshot.disk_store is not None and engines[0].snapshot.disk_store is None
     queries = [
         "SELECT (COUNT(*) AS ?n) { ?s ?p ?o }",
@@ -113,8 +115,8 @@ def test_a_torn_or_failed_build_is_never_opened(tmp_path: Path) -> None:
     folder = tmp_path / "v"
     folder.mkdir()
     (folder / "dataset.nq").write_text(QUADS, encoding="utf-8")
-    target = folder / store.DISK_STORE
-    crashed = folder / f"{store.DISK_STORE}.tmp-99999"  # a build killed halfway
+    target = folder / DISK_STORE
+    crashed = folder / f"{DISK_STORE}.tmp-99999"  # a build killed halfway
     crashed.mkdir()
     (crashed / "CURRENT").write_text("MANIFEST-000001\n")
     broken = tmp_path / "broken.nq"
@@ -122,7 +124,7 @@ def test_a_torn_or_failed_build_is_never_opened(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="on-disk store"):
         disk_store(broken, INFERRED, target)
     assert not target.exists()
-    assert not list(folder.glob(f"{store.DISK_STORE}.*.nq")) and not crashed.exists()
+    assert not list(folder.glob(f"{DISK_STORE}.*.nq")) and not crashed.exists()
     assert disk_store(folder / "dataset.nq", INFERRED, target) == target
     assert sorted(p.name for p in folder.iterdir()) == ["dataset.nq", "oxigraph", "oxigraph.lock"]
     snapshot = Snapshot("v", folder / "dataset.nq", GRAPHS, INFERRED, EX, disk_store=target)
@@ -192,18 +194,18 @@ def test_pruning_never_removes_a_version_in_use(tmp_path: Path) -> None:
     cache = tmp_path / "cache"
     served, idle, newest = (_snapshot(cache / name) for name in ("aaaaaaaaaaaa-1", "bbbbbbbbbbbb-2", "cccccccccccc-3"))
     for snapshot in (served, idle, newest):
-        (snapshot.nquads.parent / store.STORE_GRAPHS).write_text("\n".join(GRAPHS) + "\n")
+        (snapshot.nquads.parent / STORE_GRAPHS).write_text("\n".join(GRAPHS) + "\n")
         os.utime(snapshot.nquads, (1, 1))  # older than PRUNE_SECONDS
     settings = load_settings({"query_workers": "1"}, environ={})
     with QueryExecutor(settings, engine_for, served) as pool:
-        store._prune_cache(cache, keep=newest.nquads.parent)
+        _prune_cache(cache, keep=newest.nquads.parent)
         assert sorted(p.name for p in cache.iterdir()) == ["aaaaaaaaaaaa-1", "cccccccccccc-3"]
         assert pool.run(QueryJob("ASK { ?s ?p ?o }", "json"), 5).rows == 1
         with pytest.raises(NotReadyError):
-            store.hold(idle)  # a pruned version cannot be served again
+            hold(idle)  # a pruned version cannot be served again
         processes = [pool.zygote_pid, *pool.worker_pids]
     assert all(gone(pid) for pid in processes)  # (killed processes let go of their files as they exit)
-    store._prune_cache(cache, keep=newest.nquads.parent)  # nobody serves it any more
+    _prune_cache(cache, keep=newest.nquads.parent)  # nobody serves it any more
     assert sorted(p.name for p in cache.iterdir()) == ["cccccccccccc-3"]
 
 
@@ -215,7 +217,7 @@ def test_the_vocabulary_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest.Mo
     def must_not_build(*_):
         raise AssertionError("built again although it is cached")
 
-    monkeypatch.setattr("service.query_library.build_vocabulary", must_not_build)
+    monkeypatch.setattr("service.library.vocabulary.build_vocabulary", must_not_build)
     try:
         assert load_vocabulary(tmp_path) == built
     finally:
@@ -224,12 +226,12 @@ def test_the_vocabulary_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest.Mo
 
 def test_a_snapshot_over_the_limit_is_served_from_disk(cache_dir: Path) -> None:
     def snapshot(**overrides: str) -> Snapshot:
-        return store.load_snapshot(load_settings({"cache_dir": str(cache_dir), **overrides}, environ={}))
+        return load_snapshot(load_settings({"cache_dir": str(cache_dir), **overrides}, environ={}))
 
     assert snapshot().disk_store is None  # the real data is small
     large = snapshot(memory_max_quads="100")
-    assert large.disk_store == large.nquads.parent / store.DISK_STORE
-    quads = int((large.nquads.parent / store.QUAD_COUNT).read_text())
+    assert large.disk_store == large.nquads.parent / DISK_STORE
+    quads = int((large.nquads.parent / QUAD_COUNT).read_text())
     with large.nquads.open(encoding="utf-8") as lines:
         assert quads == sum(1 for line in lines if line.strip())
     assert snapshot(memory_max_quads=str(quads)).disk_store is None

@@ -11,7 +11,11 @@ import pyoxigraph as ox
 import pytest
 
 from service.config import load_settings
-from service.engine import EmbeddedEngine, Engine, QueryJob, RdflibEngine, engine_for
+from service.data.snapshots import Snapshot
+from service.engines.base import Engine, QueryJob
+from service.engines.embedded import EmbeddedEngine
+from service.engines.factory import engine_for
+from service.engines.reference import RdflibEngine
 from service.errors import (
     ConfigError,
     InvalidParameterError,
@@ -21,8 +25,7 @@ from service.errors import (
     ResultTooLargeError,
     ServiceForbiddenError,
 )
-from service.formats import FORMATS, Format
-from service.store import Snapshot
+from service.sparql.formats import FORMATS, Format
 
 EX = "http://example.org/"
 G = EX + "graph/"

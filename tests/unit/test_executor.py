@@ -16,7 +16,10 @@ import pytest
 from processes import gone
 
 from service.config import Settings, load_settings
-from service.engine import EmbeddedEngine, QueryJob, engine_for
+from service.data.snapshots import Snapshot
+from service.engines.base import QueryJob
+from service.engines.embedded import EmbeddedEngine
+from service.engines.factory import engine_for
 from service.errors import (
     GuianError,
     NotReadyError,
@@ -26,8 +29,7 @@ from service.errors import (
     ResultTooLargeError,
     ServiceForbiddenError,
 )
-from service.executor import QueryExecutor
-from service.store import Snapshot
+from service.runtime.executor import QueryExecutor
 
 EX = "http://example.org/"
 REPO = Path(__file__).resolve().parents[2]
@@ -194,9 +196,9 @@ def test_workers_exit_when_the_web_process_dies(snapshot: Snapshot) -> None:
         "import os, signal\n"
         "from pathlib import Path\n"
         "from service.config import load_settings\n"
-        "from service.engine import engine_for\n"
-        "from service.executor import QueryExecutor\n"
-        "from service.store import Snapshot\n"
+        "from service.engines.factory import engine_for\n"
+        "from service.runtime.executor import QueryExecutor\n"
+        "from service.data.snapshots import Snapshot\n"
         f"graphs = {snapshot.graphs!r}\n"
         f"snapshot = Snapshot('t', Path({str(snapshot.nquads)!r}), graphs, {snapshot.inferred_graph!r}, '')\n"
         "pool = QueryExecutor(load_settings({'query_workers': '2'}, environ={}), engine_for, snapshot)\n"

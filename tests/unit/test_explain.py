@@ -9,15 +9,21 @@ from pathlib import Path
 import pytest
 from rdflib import OWL, RDF, RDFS, BNode, Literal, URIRef
 
-from service import explain as explain_module
 from service import names
+from service.cli import main as cli_main
 from service.config import load_settings
-from service.engine import QueryJob, engine_for
+from service.data.snapshots import load_snapshot
+from service.data.sources import asserted_dataset, reason, union_graph
+from service.engines.base import QueryJob
+from service.engines.factory import engine_for
 from service.errors import InvalidParameterError
-from service.explain import Explainer, explain_cli, explainer_for, parse_term, read_quads
-from service.query_library import load_query, load_vocabulary
+from service.explain.cache import Explainers
+from service.explain.explanation import RULES
+from service.explain.search import Explainer
+from service.explain.terms import parse_term, read_quads
+from service.library.queries import load_query
+from service.library.vocabulary import load_vocabulary
 from service.resources import queries_dir, source_document
-from service.store import asserted_dataset, load_snapshot, reason, union_graph
 
 GK = names.GK
 ID = names.ID
@@ -41,7 +47,7 @@ def settings(cache_dir: Path):
 
 @pytest.fixture(scope="module")
 def explainer(settings) -> Explainer:
-    return explainer_for(load_snapshot(settings))
+    return Explainers().for_snapshot(load_snapshot(settings))
 
 
 @pytest.fixture(scope="module")
@@ -181,7 +187,7 @@ def test_explanations_agree_with_the_reasoner(explainer):
                 used.add(node.rule.id)
     # the rules our ontology uses, named as the OWL 2 RL spec does
     assert {"prp-spo2", "prp-inv1", "prp-spo1", "prp-trp", "prp-dom", "cax-sco", "cls-hv1", "scm-sco"} <= used
-    assert used <= set(explain_module.RULES)
+    assert used <= set(RULES)
 
 
 def test_json_is_stable_and_complete(explainer):
@@ -209,10 +215,10 @@ def test_json_is_stable_and_complete(explainer):
 
 def test_explainer_is_built_once_per_data_version(settings):
     snapshot = load_snapshot(settings)
-    first = explainer_for(snapshot)
-    assert explainer_for(snapshot) is first
-    explain_module._EXPLAINERS.clear()  # a new process: read back from the pickle beside the snapshot
-    again = explainer_for(snapshot)
+    held = Explainers()
+    first = held.for_snapshot(snapshot)
+    assert held.for_snapshot(snapshot) is first
+    again = Explainers().for_snapshot(snapshot)  # a new process: read back from the pickle beside the snapshot
     assert again is not first and again.closure.triples == first.closure.triples
     assert (
         again.explain(PROJECT, CO_HANDLED_BY, section(6)).to_json()
@@ -220,8 +226,13 @@ def test_explainer_is_built_once_per_data_version(settings):
     )
 
 
+def _cli(*args):
+    *words, settings = args
+    return [*words, "--cache-dir", str(settings.cache_dir)]
+
+
 def test_cli_prints_the_tree(settings, capsys):
-    code = explain_cli("project/major-industrial-project", "gk:coHandledBy", "id:section/6", settings)
+    code = cli_main(_cli("explain", "project/major-industrial-project", "gk:coHandledBy", "id:section/6", settings))
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith("Why: Major industrial project (worked example) co-handled by Secretarial Section 6")
@@ -229,7 +240,7 @@ def test_cli_prints_the_tree(settings, capsys):
 
 
 def test_cli_says_when_not_entailed(settings, capsys):
-    code = explain_cli("project/major-industrial-project", "coHandledBy", "section/1", settings)
+    code = cli_main(_cli("explain", "project/major-industrial-project", "coHandledBy", "section/1", settings))
     assert code == 1
     assert "not entailed" in capsys.readouterr().err
 
@@ -444,7 +455,7 @@ def test_depth_and_node_bounds_are_signalled(chain):
 
 
 def test_search_budget_is_signalled(chain, monkeypatch):
-    monkeypatch.setattr(explain_module, "SEARCH_BUDGET", 3)
+    monkeypatch.setattr("service.explain.search.SEARCH_BUDGET", 3)
     explanation = chain.explain(ex("n0"), ex("long"), ex(f"n{CHAIN}"))
     assert explanation.truncated and explanation.limit == "search-limit"
     assert explanation.to_json()["limit"] == "search-limit"

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from service.engine import Engine
-from service.query_library import Library, load_library
+from service.engines.base import Engine
+from service.library.queries import Library, load_library
 
 GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
@@ -55,8 +55,8 @@ def canonical_rows(result: dict[str, Any]) -> list[tuple]:
 def engine(request: pytest.FixtureRequest, cache_dir: Path) -> Engine:
     """Each local engine in turn, loaded once over the real snapshot (the embedded one in memory and on disk)."""
     from service.config import load_settings
-    from service.engine import engine_for
-    from service.store import load_snapshot
+    from service.data.snapshots import load_snapshot
+    from service.engines.factory import engine_for
 
     name, _, where = request.param.partition("-on-")
     overrides = {"cache_dir": str(cache_dir), "engine": name, "memory_max_quads": "0" if where else None}

@@ -12,17 +12,8 @@ from rdflib.plugins.sparql import prepareQuery
 
 from service import names
 from service.errors import ConfigError, InvalidParameterError, NotFoundError
-from service.query_library import (
-    LANGUAGES,
-    PARAM_TYPES,
-    Library,
-    NamedQuery,
-    Vocabulary,
-    load_library,
-    load_query,
-    load_vocabulary,
-    nt_literal,
-)
+from service.library.queries import Library, NamedQuery, load_library, load_query, nt_literal
+from service.library.vocabulary import LANGUAGES, PARAM_TYPES, Vocabulary, load_vocabulary
 from service.resources import queries_dir
 
 ID = names.ID
@@ -281,8 +272,9 @@ def test_payloads_in_typed_parameters_are_refused(library: Library, payload: str
 
 def test_string_payloads_run_as_values_on_the_embedded_engine(library: Library, cache_dir):
     from service.config import load_settings
-    from service.engine import QueryJob, engine_for
-    from service.store import load_snapshot
+    from service.data.snapshots import load_snapshot
+    from service.engines.base import QueryJob
+    from service.engines.factory import engine_for
 
     settings = load_settings({"cache_dir": str(cache_dir), "engine": "embedded"}, environ={})
     engine = engine_for(settings, load_snapshot(settings))

@@ -19,9 +19,12 @@ import pyoxigraph as ox
 import pytest
 
 from service import names
-from service.engine import EmbeddedEngine, Engine, QueryJob, RdflibEngine
-from service.query_library import Library, Vocabulary, build_vocabulary, load_library, short_name
-from service.store import Snapshot
+from service.data.snapshots import Snapshot
+from service.engines.base import Engine, QueryJob
+from service.engines.embedded import EmbeddedEngine
+from service.engines.reference import RdflibEngine
+from service.library.queries import Library, load_library
+from service.library.vocabulary import Vocabulary, build_vocabulary, short_name
 
 BEFORE = Path(__file__).resolve().parent / "queries_before"
 QUERIES = Path(__file__).resolve().parents[2] / "queries"
@@ -71,7 +74,7 @@ def generated(tmp_path_factory: pytest.TempPathFactory, cache_dir: Path) -> Snap
     """The real snapshot plus two generated organisations and their stand-in inferences."""
     from benchmarks.queryscale import build_dataset
     from service.config import load_settings
-    from service.store import base_snapshot
+    from service.data.snapshots import base_snapshot
 
     real = base_snapshot(load_settings({"cache_dir": str(cache_dir)}, environ={}))
     data = build_dataset(real, 1500, tmp_path_factory.mktemp("generated") / "dataset.nq", seed=7)

@@ -8,7 +8,7 @@ import pyoxigraph as ox
 import pytest
 
 from service.errors import QuerySyntaxError, ServiceForbiddenError
-from service.query_text import check_query, dataset_clause, query_form, service_targets, without_service
+from service.sparql.lexer import check_query, dataset_clause, query_form, service_targets, without_service
 
 EX = "http://example.org/"
 

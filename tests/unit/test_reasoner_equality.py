@@ -14,9 +14,10 @@ from rdflib import OWL, RDF, RDFS, XSD, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.collection import Collection
 
 from benchmarks.orggen import generate
-from service import store
 from service.config import load_settings
-from service.reasoning import REASONERS, materialise, reasoner_version
+from service.data.reasoning import REASONERS, materialise, reasoner_version
+from service.data.snapshots import load_snapshot
+from service.data.sources import asserted_dataset, data_version, reason, union_graph
 from service.resources import source_document
 
 EX = Namespace("http://example.org/")
@@ -53,7 +54,7 @@ def _ground(triples: set) -> set:
 
 
 def test_real_data_closure_equals_owlrl():
-    fast, reference, ran = _both(store.union_graph(store.asserted_dataset()))
+    fast, reference, ran = _both(union_graph(asserted_dataset()))
     assert ran == "rl"
     assert fast == reference
     assert len(fast) > 500
@@ -69,16 +70,16 @@ def generated_sample(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("orggen") / "generated.trig"
     counts = generate(3000, path, source_document(), seed=7, projects=12)
     assert counts["organisations"] == 3
-    dataset = store.asserted_dataset()
-    real = len(store.union_graph(dataset))
+    dataset = asserted_dataset()
+    real = len(union_graph(dataset))
     dataset.parse(path, format="trig")
     return dataset, real + counts["triples"]
 
 
 def test_generated_sample_closure_equals_owlrl(generated_sample):
-    """The service's own path (store.reason) with each reasoner, on about 5,500 triples."""
+    """The service's own path (reason) with each reasoner, on about 5,500 triples."""
     dataset, written = generated_sample
-    fast, reference = store.reason(dataset), store.reason(dataset, "owlrl")
+    fast, reference = reason(dataset), reason(dataset, "owlrl")
     assert (fast.reasoner, reference.reasoner) == ("rl", "owlrl")
     assert fast.asserted_triples == reference.asserted_triples >= written - 100  # few generated triples repeat
     assert set(fast.triples) == set(reference.triples) == set(fast.inferred)
@@ -351,14 +352,14 @@ def test_fallback_finds_what_only_owlrl_rules_find():
 def test_reasoner_is_part_of_the_data_version():
     assert REASONERS == ("rl", "owlrl")
     assert reasoner_version("rl") != reasoner_version("owlrl")
-    assert store.data_version(reasoner="rl") != store.data_version(reasoner="owlrl")
-    assert store.data_version() == store.data_version(reasoner="rl")
+    assert data_version(reasoner="rl") != data_version(reasoner="owlrl")
+    assert data_version() == data_version(reasoner="rl")
 
 
 def test_snapshots_of_either_reasoner_hold_the_same_quads(tmp_path):
     """The setting reaches the cached dataset: its own data version, the same N-Quads (blank nodes renamed)."""
     built = {
-        reasoner: store.load_snapshot(load_settings({"cache_dir": str(tmp_path), "reasoner": reasoner}, environ={}))
+        reasoner: load_snapshot(load_settings({"cache_dir": str(tmp_path), "reasoner": reasoner}, environ={}))
         for reasoner in REASONERS
     }
     assert built["rl"].version != built["owlrl"].version

@@ -8,7 +8,7 @@ import pytest
 from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import RDF, SKOS
 
-from service.validation import validate
+from service.data.validation import validate
 
 GK = Namespace("https://w3id.org/guian-kg/ontology#")
 ORG = Namespace("http://www.w3.org/ns/org#")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from service import writes
 from service.errors import (
     BadRequestError,
     LoadForbiddenError,
@@ -23,7 +22,12 @@ from service.errors import (
     UpdateTimeoutError,
     UpdateTooLargeError,
 )
-from service.writes import DurableStore, Record, WriteOp, Writer, chain_digest, check_update, parse_upload
+from service.files import write_atomically
+from service.journal.log import DurableStore
+from service.journal.records import JOURNAL, MAGIC, Head, Record, WriteOp, chain_digest, iter_records
+from service.journal.writer import Writer
+from service.sparql.rdf_input import parse_upload
+from service.sparql.update_lint import check_update
 
 INFERRED = "https://w3id.org/guian-kg/graph/inferred"
 BASE_LINES = ["<urn:s> <urn:p> <urn:o> <urn:g0> .", '<urn:s> <urn:label> "start"@en <urn:g0> .']
@@ -42,7 +46,7 @@ def make_store(path: Path) -> DurableStore:
     return store
 
 
-def append(store: DurableStore, delete: list[str], insert: list[str]) -> writes.Head:
+def append(store: DurableStore, delete: list[str], insert: list[str]) -> Head:
     with store.locked(None):
         head = store.recover()
         record = Record(
@@ -168,14 +172,14 @@ def test_a_crash_between_checkpoint_and_new_journal_loses_nothing(store: Durable
     for n in range(1, 4):
         append(store, [], [line(n)])
     before, _ = store.lines_at()
-    real = writes.write_atomically
+    real = write_atomically
 
     def crash_on_journal(target: Path, data: bytes) -> None:
-        if target.name == writes.JOURNAL:
+        if target.name == JOURNAL:
             raise OSError("killed")
         real(target, data)
 
-    monkeypatch.setattr(writes, "write_atomically", crash_on_journal)
+    monkeypatch.setattr("service.journal.log.write_atomically", crash_on_journal)
     with store.locked(None), pytest.raises(OSError):
         store.compact(store.recover())
     monkeypatch.undo()
@@ -303,7 +307,7 @@ def test_writes_are_acknowledged_once_in_the_journal(store: DurableStore, writer
     again = writer.apply(WriteOp("update", text="INSERT DATA { GRAPH <urn:g1> { <urn:a> <urn:b> 1 } }"), WHO)
     assert (again.seq, again.changed) == (1, False)  # nothing changed: no record, same version
     with open(store.journal_path, "rb") as journal:
-        records = [r for r, _ in writes.iter_records(journal)]
+        records = [r for r, _ in iter_records(journal)]
     assert [r.seq for r in records] == [1] and records[0].who == WHO and records[0].what["op"] == "update"
 
 
@@ -416,7 +420,7 @@ def test_concurrent_writers_lose_no_update(store: DurableStore, tmp_path: Path) 
 def test_journal_records_are_json_with_the_delta(store: DurableStore, writer: Writer) -> None:
     writer.apply(WriteOp("update", text='INSERT DATA { GRAPH <urn:g1> { <urn:a> <urn:b> "é\\n" } }'), WHO)
     data = store.journal_path.read_bytes()
-    assert data[:4] == writes.MAGIC
+    assert data[:4] == MAGIC
     payload = json.loads(data[12:])
     assert payload["insert"] == ['<urn:a> <urn:b> "é\\n" <urn:g1> .'] and payload["delete"] == []
 
@@ -433,7 +437,7 @@ def test_backup_and_restore_commands(tmp_path: Path, cache_dir: Path, capsys) ->
 
 
 def test_old_store_versions_are_pruned_from_the_cache(tmp_path: Path) -> None:
-    from service.store import STORE_GRAPHS, _prune_cache
+    from service.data.snapshots import STORE_GRAPHS, _prune_cache
 
     old, new, shipped = (tmp_path / name for name in ("aaaaaaaaaaaa-1", "bbbbbbbbbbbb-2", "cdf90d5d3d840dfe"))
     for folder in (old, new, shipped):
