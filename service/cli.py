@@ -292,9 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `guian-kg` console script."""
     args = build_parser().parse_args(argv)
-    level = getattr(args, "log_level", None) or "WARNING"
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    wanted = getattr(args, "log_level", None)
     try:
+        level = load_settings({"log_level": wanted}, environ={}).log_level if wanted else "WARNING"
+        logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
         return args.run(args)
     except GuianError as exc:
         print(f"guian-kg: {exc.code}: {exc.detail}", file=sys.stderr)

@@ -10,14 +10,12 @@ from rdflib import Dataset, Graph, URIRef
 from service import names
 from service.data.reasoning import Closure, materialise, reasoner_version
 from service.errors import ConfigError
-from service.resources import graph_data_dir, ontology_dir
-
-ONTOLOGY_FILE = "guian-kg.ttl"
+from service.resources import graph_data_dir, ontology_file
 
 
 def source_files() -> list[Path]:
     """The asserted inputs, in a stable order: the ontology, then every graph_data TriG file."""
-    ontology = ontology_dir() / ONTOLOGY_FILE
+    ontology = ontology_file()
     return [ontology, *sorted(graph_data_dir().glob("*.trig"))]
 
 
@@ -37,7 +35,7 @@ def asserted_dataset() -> Dataset:
     """
     dataset = Dataset()
     ontology = dataset.graph(URIRef(names.ONTOLOGY_GRAPH))
-    ontology.parse(data=(ontology_dir() / ONTOLOGY_FILE).read_text(encoding="utf-8"), format="turtle")
+    ontology.parse(data=(ontology_file()).read_text(encoding="utf-8"), format="turtle")
     for path in source_files()[1:]:
         dataset.parse(data=path.read_text(encoding="utf-8"), format="trig", publicID=path.as_uri())
     if len(dataset.default_graph):

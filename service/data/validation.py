@@ -10,11 +10,9 @@ from rdflib import Dataset, Graph, Namespace, URIRef
 from rdflib.namespace import RDF
 from rdflib.term import Node
 
-from service.resources import graph_data_dir, ontology_dir
+from service.resources import graph_data_dir, ontology_file, shapes_file
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
-ONTOLOGY_FILE = "guian-kg.ttl"
-SHAPES_FILE = "shapes.ttl"
 _PREFIXES = {
     "gk": "https://w3id.org/guian-kg/ontology#",
     "id": "https://w3id.org/guian-kg/id/",
@@ -44,7 +42,7 @@ def data_dataset() -> Dataset:
 def asserted_union() -> Graph:
     """The ontology and every graph_data TriG file as one plain graph (the asserted triples, no inference)."""
     union = Graph()
-    union.parse(data=_read(ontology_dir() / ONTOLOGY_FILE), format="turtle")
+    union.parse(data=_read(ontology_file()), format="turtle")
     for s, p, o, _ in data_dataset().quads((None, None, None, None)):
         union.add((s, p, o))
     return union
@@ -52,7 +50,7 @@ def asserted_union() -> Graph:
 
 def shapes_graph() -> Graph:
     """The SHACL shapes of ontology/shapes.ttl."""
-    return Graph().parse(data=_read(ontology_dir() / SHAPES_FILE), format="turtle")
+    return Graph().parse(data=_read(shapes_file()), format="turtle")
 
 
 def _name(graph: Graph, node: Node | None) -> str:

@@ -70,7 +70,6 @@ class Engine(ABC):
         """Get ready to answer in a freshly forked query worker (open per-process resources); nothing by default."""
 
 
-OX_SYNTAX = re.compile(r"error at (\d+):(\d+)")
 OX_UNPROJECTED = re.compile(r"does not contains? variable \?(\S+) in its SELECT projection")
 
 

@@ -10,7 +10,6 @@ import pyoxigraph as ox
 from service.data.oxstores import memory_store, release_memory
 from service.data.snapshots import Snapshot
 from service.engines.base import (
-    OX_SYNTAX,
     OX_UNPROJECTED,
     Engine,
     QueryJob,
@@ -27,7 +26,7 @@ from service.errors import (
     InvalidParameterError,
     QuerySyntaxError,
 )
-from service.sparql.lexer import check_query, dataset_clause
+from service.sparql.lexer import check_query, dataset_clause, syntax_position
 from service.sparql.terms import named_node
 
 
@@ -106,8 +105,8 @@ class EmbeddedEngine(Engine):
                 f"cannot bind ?{unprojected[1]}: the query does not SELECT it", variable=unprojected[1]
             ) from None
         except SyntaxError as exc:
-            where = OX_SYNTAX.search(str(exc))
-            extra = {"line": int(where[1]), "column": int(where[2])} if where else {}
+            where = syntax_position(str(exc))
+            extra = {"line": where[0], "column": where[1]} if where else {}
             raise QuerySyntaxError(str(exc), **extra) from None
         except MemoryError:
             raise  # the worker reports it and retires

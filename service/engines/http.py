@@ -5,6 +5,7 @@ No redirects (credentials never follow one), answers capped in size, deadlines o
 
 from __future__ import annotations
 
+import base64
 import time
 import urllib.error
 import urllib.parse
@@ -51,6 +52,20 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
 
 
 OPENER = urllib.request.build_opener(_RefuseRedirects)
+
+
+def with_credentials(url: str, headers: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The URL without the user:password it may carry, and the headers with them as Basic authorization.
+
+    Credentials never travel in a URL we log, and never follow a redirect: OPENER refuses every one.
+    """
+    parts = urllib.parse.urlsplit(url)
+    if not parts.username:
+        return url, headers
+    token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
+    netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+    authorized = {**headers, "Authorization": "Basic " + base64.b64encode(token.encode()).decode()}
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc)), authorized
 
 
 def snippet(raw: bytes, limit: int = 300) -> str:

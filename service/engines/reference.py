@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyoxigraph as ox
-import rdflib.plugins.sparql
 from pyparsing import ParseException
 from rdflib import Dataset, Graph, URIRef, Variable
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
@@ -36,7 +35,7 @@ from service.engines.base import (
     too_large,
 )
 from service.engines.results import AS_TRIPLES
-from service.engines.service_calls import restore_service_text, use_service
+from service.engines.service_calls import configure_rdflib, restore_service_text, use_service
 from service.errors import (
     GuianError,
     QuerySyntaxError,
@@ -125,8 +124,8 @@ class RdflibEngine(Engine):
     ) -> None:
         """Load the snapshot, or query `store` instead (the embedded engine's data, for its SERVICE queries)."""
         # This engine evaluates the dataset clause itself (never rdflib's evalQuery), so FROM cannot load
-        # anything; the switch also covers any other rdflib code path in this process.
-        rdflib.plugins.sparql.SPARQL_LOAD_GRAPHS = False
+        # anything; the switches also cover any other rdflib code path in this process.
+        configure_rdflib()
         self.snapshot = snapshot
         self.service_allow = service_allow
         self.service_timeout = service_timeout

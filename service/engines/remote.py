@@ -42,7 +42,7 @@ from service.errors import (
     QueryTimeoutError,
     RemoteServiceError,
 )
-from service.sparql.lexer import check_query, dataset_clause, tokens
+from service.sparql.lexer import check_query, dataset_clause, syntax_position, tokens
 
 log = logging.getLogger("guian_kg.remote")
 
@@ -59,12 +59,6 @@ GRAPH_FORMATS: dict[str, ox.RdfFormat] = {
 
 
 # --- the remote engine -------------------------------------------------------------------------------------
-
-_SYNTAX_POSITIONS = (
-    re.compile(r"error at (\d+):(\d+)"),  # Oxigraph
-    re.compile(r"line (\d+), column (\d+)", re.IGNORECASE),  # Jena/Fuseki, RDF4J/GraphDB, rdflib
-    re.compile(r"line:? (\d+)\D{1,20}col(?:umn)?:? (\d+)", re.IGNORECASE),
-)
 
 
 def _relative_iris(text: str) -> bool:
@@ -216,10 +210,9 @@ class RemoteEngine(Engine):
 
     def _http_error(self, status: int, said: str) -> GuianError:
         if status == 400:
-            for pattern in _SYNTAX_POSITIONS:
-                where = pattern.search(said)
-                if where:
-                    return QuerySyntaxError(said, line=int(where[1]), column=int(where[2]))
+            where = syntax_position(said)
+            if where:
+                return QuerySyntaxError(said, line=where[0], column=where[1])
             return QuerySyntaxError(said or "the remote store refused the query as malformed")
         if status == 414:
             return QuerySyntaxError("the query is too long for the remote store")

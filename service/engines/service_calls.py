@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import rdflib.plugins.sparql
 from pyparsing import ParseResults
 from rdflib import Literal, URIRef, Variable
 from rdflib.plugins.sparql import CUSTOM_EVALS
@@ -72,9 +73,19 @@ class _Federation:
 _FEDERATION: contextvars.ContextVar[_Federation | None] = contextvars.ContextVar("guian_kg_federation", default=None)
 
 
+def configure_rdflib() -> None:
+    """The process-wide switches of rdflib's SPARQL evaluator, set here and nowhere else (idempotent).
+
+    - FROM / FROM NAMED / LOAD never fetch a URL or read a file (`SPARQL_LOAD_GRAPHS`; PITFALLS);
+    - SERVICE is evaluated by `_evaluate` (our client, the allowlist of the query's context), never by rdflib's
+      own client, which has no timeout and follows redirects to any host.
+    """
+    rdflib.plugins.sparql.SPARQL_LOAD_GRAPHS = False
+    CUSTOM_EVALS["guian-kg-service"] = _evaluate
+
+
 def use_service(allow: Sequence[str], timeout: float) -> None:
     """Let rdflib evaluation in this context run SERVICE to the `allow`-listed endpoints, with our client."""
-    CUSTOM_EVALS["guian-kg-service"] = _evaluate
     _FEDERATION.set(_Federation(frozenset(allow), timeout))
 
 

@@ -29,7 +29,7 @@ from service.explain.explanation import (
     Source,
     Triple,
 )
-from service.explain.terms import prefixes, read_quads
+from service.explain.terms import read_quads
 
 log = logging.getLogger("guian_kg.explain")
 
@@ -196,7 +196,7 @@ class Explainer:
             self.base_iri = base_iri or names.DEFAULT_BASE
             inferred_graph = names.rebase(names.INFERRED_GRAPH, self.base_iri)
         self.ontology_graph = names.rebase(names.ONTOLOGY_GRAPH, self.base_iri)
-        self.gk = prefixes(self.base_iri)["gk"]
+        self.gk = names.prefixes(self.base_iri)["gk"]
         self.graphs_of: dict[Triple, list[str]] = defaultdict(list)
         kept_inferred: set[Triple] = set()
         for s, p, o, graph in quads:
@@ -260,7 +260,7 @@ class Explainer:
         """The term in CURIE form when a known prefix fits, else in N-Triples form."""
         if isinstance(term, URIRef):
             text = str(term)
-            for prefix, namespace in prefixes(self.base_iri).items():
+            for prefix, namespace in names.prefixes(self.base_iri).items():
                 if text.startswith(namespace) and len(text) > len(namespace):
                     return f"{prefix}:{text[len(namespace) :]}"
         return term.n3()

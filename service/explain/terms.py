@@ -6,37 +6,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pyoxigraph as ox
-from rdflib import OWL, RDF, RDFS, XSD, Literal
+from rdflib import RDF, Literal
 from rdflib.term import Node
 
 from service import names
 from service.errors import InvalidParameterError
-from service.explain.explanation import PROV, SKOS, Quad
+from service.explain.explanation import Quad
 from service.sparql.terms import to_rdflib
-
-_CURIE_FIXED = {
-    "rdf": str(RDF),
-    "rdfs": str(RDFS),
-    "owl": str(OWL),
-    "xsd": str(XSD),
-    "skos": SKOS,
-    "prov": PROV,
-    "org": "http://www.w3.org/ns/org#",
-    "dcterms": "http://purl.org/dc/terms/",
-    "cv": "http://data.europa.eu/m8g/",
-    "foaf": "http://xmlns.com/foaf/0.1/",
-    "freq": "http://purl.org/cld/freq/",
-}
-
-
-def prefixes(base_iri: str = names.DEFAULT_BASE) -> dict[str, str]:
-    """The CURIE prefixes explanations read and write, for a deployment's base IRI."""
-    return {
-        "gk": names.rebase(names.GK, base_iri),
-        "id": names.rebase(names.ID, base_iri),
-        "g": names.rebase(names.GRAPH, base_iri),
-        **_CURIE_FIXED,
-    }
 
 
 def parse_term(text: str | None, position: str, base_iri: str = names.DEFAULT_BASE) -> Node:
@@ -48,7 +24,7 @@ def parse_term(text: str | None, position: str, base_iri: str = names.DEFAULT_BA
     text = (text or "").strip()
     if not text:
         raise InvalidParameterError(f"parameter {position!r} is required", parameter=position)
-    table = prefixes(base_iri)
+    table = names.prefixes(base_iri)
     prefix, colon, local = text.partition(":")
     if text == "a":
         written = f"<{RDF.type}>"

@@ -34,7 +34,8 @@ from service.errors import (
 )
 from service.journal.log import DurableStore
 from service.journal.records import Head, canonical_lines, parse_lines
-from service.sparql.rdf_input import OX_ERROR_AT, parse_upload
+from service.sparql.lexer import syntax_position
+from service.sparql.rdf_input import parse_upload
 
 log = logging.getLogger("guian_kg.writes")
 
@@ -86,11 +87,8 @@ class Replica:
                 self.data.update(request["text"], base_iri=request.get("base_iri"))
             except SyntaxError as exc:
                 message = str(exc)
-                extra = {}
-                if message.startswith(OX_ERROR_AT):
-                    where = message[len(OX_ERROR_AT) :].split(":", 2)
-                    with contextlib.suppress(ValueError, IndexError):
-                        extra = {"line": int(where[0]), "column": int(where[1])}
+                where = syntax_position(message)
+                extra = {"line": where[0], "column": where[1]} if where else {}
                 raise UpdateSyntaxError(message[:1000], **extra) from None
             except RuntimeError as exc:
                 raise UpdateFailedError(str(exc)[:500]) from None

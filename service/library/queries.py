@@ -20,7 +20,7 @@ from service import names
 from service.errors import ConfigError, InvalidParameterError, NotFoundError
 from service.library.vocabulary import LANGUAGES, LOOKUPS, PARAM_TYPES, XSD_INTEGER, Lookup, Vocabulary, load_vocabulary
 from service.resources import queries_dir
-from service.sparql.lexer import without_service
+from service.sparql.lexer import syntax_position, without_position, without_service
 from service.sparql.terms import parse_term
 
 # Request parameters of the protocol itself (see service.protocol); a named query may not use these names.
@@ -33,7 +33,6 @@ _VARIABLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # An absolute http(s) IRI without the characters N-Triples forbids inside <…> (and no whitespace or controls).
 _HTTP_IRI = re.compile(r"^https?://[^\x00-\x20<>\"{}|\\^`\x7f]+$")
 _INTEGER = re.compile(r"^[+-]?[0-9]{1,15}$")
-_SYNTAX_POSITION = re.compile(r"error at (\d+):(\d+)")
 _ORDER_BY = re.compile(r"\bORDER\s+BY\b", re.IGNORECASE)
 _PARAM_KEYS = frozenset({"type", "default", "multiple", "required", "allowed", "min", "max", "max-length"})
 _TEXT_KEYS = ("title", "description")
@@ -433,8 +432,7 @@ def _error_position(text: str, message: str) -> tuple[int, int] | None:
         return exc.lineno, exc.col
     except Exception:  # any other complaint of rdflib's says nothing about the position
         pass
-    position = _SYNTAX_POSITION.search(message)
-    return (int(position.group(1)), int(position.group(2))) if position else None
+    return syntax_position(message)
 
 
 def _check_run(path: Path, text: str, bindings: Sequence[tuple[str, str]], line: int = 0) -> ox.QuerySolutions:
@@ -445,9 +443,7 @@ def _check_run(path: Path, text: str, bindings: Sequence[tuple[str, str]], line:
         return ox.Store().query(without_service(text), substitutions=substitutions)
     except SyntaxError as exc:
         line, column = _error_position(text, str(exc)) or (line or 1, None)
-        raise _fail(
-            path, line, "SPARQL syntax error: " + _SYNTAX_POSITION.sub("", str(exc)).lstrip(": "), column
-        ) from None
+        raise _fail(path, line, "SPARQL syntax error: " + without_position(str(exc)), column) from None
     except (RuntimeError, ValueError, InvalidParameterError) as exc:
         raise _fail(path, line or 1, f"cannot bind parameters: {exc}") from None
 

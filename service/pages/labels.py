@@ -10,6 +10,7 @@ from typing import Any
 from rdflib import BNode, Literal, URIRef
 
 from service import names
+from service.sparql.terms import ABSOLUTE_IRI
 
 LANGUAGES = ("en", "zh")
 DEFAULT_LANGUAGE = "en"
@@ -27,30 +28,7 @@ SKOS_NOTATION = "http://www.w3.org/2004/02/skos/core#notation"
 
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 _KIND = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
-_SAFE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]*$")
 _LANGUAGE_RANGE = re.compile(r"^\s*([A-Za-z]{1,8}|\*)(?:-[A-Za-z0-9]{1,8})*\s*$")
-
-
-def prefixes(base_iri: str) -> dict[str, str]:
-    """Prefix -> namespace of the vocabularies the data uses (for the editor and for compact names)."""
-    return {
-        "gk": names.rebase(names.GK, base_iri),
-        "id": names.rebase(names.ID, base_iri),
-        "graph": names.rebase(names.GRAPH, base_iri),
-        "org": "http://www.w3.org/ns/org#",
-        "skos": "http://www.w3.org/2004/02/skos/core#",
-        "prov": "http://www.w3.org/ns/prov#",
-        "dcterms": "http://purl.org/dc/terms/",
-        "cv": "http://data.europa.eu/m8g/",
-        "foaf": "http://xmlns.com/foaf/0.1/",
-        "freq": "http://purl.org/cld/freq/",
-        "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
-        "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
-        "owl": "http://www.w3.org/2002/07/owl#",
-        "xsd": "http://www.w3.org/2001/XMLSchema#",
-        "sh": "http://www.w3.org/ns/shacl#",
-        "gks": names.rebase(names.DEFAULT_BASE + "shapes#", base_iri),
-    }
 
 
 EDITOR_PREFIXES = ("gk", "id", "org", "skos", "prov", "rdfs", "xsd")
@@ -58,13 +36,13 @@ EDITOR_PREFIXES = ("gk", "id", "org", "skos", "prov", "rdfs", "xsd")
 
 def prefix_block(base_iri: str) -> str:
     """The PREFIX declarations the query editor starts with, one per line."""
-    known = prefixes(base_iri)
+    known = names.prefixes(base_iri)
     return "".join(f"PREFIX {p}: <{known[p]}>\n" for p in EDITOR_PREFIXES)
 
 
 def compact(iri: str, base_iri: str) -> str:
     """The IRI as prefix:local when a known namespace covers it (and the rest is a plain name), else the IRI."""
-    for prefix, namespace in prefixes(base_iri).items():
+    for prefix, namespace in names.prefixes(base_iri).items():
         if iri.startswith(namespace) and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*", iri[len(namespace) :]):
             return f"{prefix}:{iri[len(namespace) :]}"
     return iri
@@ -277,7 +255,7 @@ def nt_iri(iri: str) -> str:
     Raises:
         ValueError: when it is not a plain absolute IRI (it would not survive inside `<…>`).
     """
-    if not _SAFE_IRI.match(iri):
+    if not ABSOLUTE_IRI.match(iri):
         raise ValueError(f"not a plain absolute IRI: {iri!r}")
     return f"<{iri}>"
 
@@ -292,7 +270,7 @@ def about(iri: str) -> str:
 
 
 def _values_block(iris: Iterable[str]) -> str:
-    return " ".join(nt_iri(iri) for iri in sorted(set(iris)) if _SAFE_IRI.match(iri))
+    return " ".join(nt_iri(iri) for iri in sorted(set(iris)) if ABSOLUTE_IRI.match(iri))
 
 
 def rdf_term(term: Term) -> URIRef | Literal | BNode:

@@ -13,15 +13,13 @@ from rdflib.collection import Collection
 
 from service import names
 from service.pages.labels import Labeller, Select, compact, fetch_labels, pick_label
-from service.resources import ontology_dir
+from service.resources import ontology_dir, ontology_file, shapes_file
 
 log = logging.getLogger("guian_kg.pages")
 
 
 # --- ontology and shapes documentation -----------------------------------------------------------------------
 
-ONTOLOGY_FILE = "guian-kg.ttl"
-SHAPES_FILE = "shapes.ttl"
 SHACL = "http://www.w3.org/ns/shacl#"
 
 
@@ -48,7 +46,7 @@ def _pylode_html(stamp: tuple[str, float, str, str]) -> str | None:
     """pyLODE's documentation of the ontology file (rebased, one language), or None when pyLODE is missing or fails."""
     path, _, base_iri, lang = stamp
     try:
-        from pylode import OntPub  # noqa: PLC0415 (optional, heavy: only for the first /ontology page)
+        from pylode import OntPub
     except ImportError:
         log.info("pyLODE is not installed: /ontology uses the built-in documentation page")
         return None
@@ -71,7 +69,7 @@ def _pylode_html(stamp: tuple[str, float, str, str]) -> str | None:
 
 def ontology_html(base_iri: str, lang: str) -> str | None:
     """pyLODE's HTML documentation of the ontology in `lang`, made once per file version, base IRI and language."""
-    path = ontology_dir() / ONTOLOGY_FILE
+    path = ontology_file()
     return _pylode_html((str(path), path.stat().st_mtime, base_iri, lang))
 
 
@@ -125,7 +123,7 @@ def ontology_terms(select: Select, lang: str, base_iri: str) -> dict[str, Any]:
 
 def shapes_turtle(base_iri: str) -> str:
     """The SHACL shapes file as Turtle, rebased onto the deployment's IRIs."""
-    return _rebased_text(SHAPES_FILE, base_iri)
+    return _rebased_text(shapes_file().name, base_iri)
 
 
 def _shape_value(graph: Graph, node: Any, labeller: Labeller) -> dict[str, Any]:
@@ -153,7 +151,7 @@ def _shapes_graph(stamp: tuple[str, float, str]) -> Graph:
 
 def shapes_overview(lang: str, base_iri: str) -> list[dict[str, Any]]:
     """Every SHACL node shape: its targets, and each property shape's path, constraints and message."""
-    path = ontology_dir() / SHAPES_FILE
+    path = shapes_file()
     graph = _shapes_graph((str(path), path.stat().st_mtime, base_iri))
     sh = Namespace(SHACL)
     labels: dict[str, list[tuple[str, str]]] = {}

@@ -21,7 +21,6 @@ version that its processes still read; the zygote lets go of the marks of other 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import faulthandler
 import gc
 import json
@@ -41,6 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from service import errors
 from service.config import Settings
 from service.data.snapshots import Snapshot, hold, load_snapshot
 from service.engines.base import Engine, QueryJob, QueryOutcome
@@ -51,23 +51,16 @@ from service.errors import (
     QueryResourceError,
     QueryTimeoutError,
 )
+from service.processes import die_with_parent
 from service.sparql.lexer import check_query
 
 log = logging.getLogger("guian_kg.executor")
 
 _LENGTH = struct.Struct("!I")
 _PID = struct.Struct("!i")
-_PR_SET_PDEATHSIG = 1
 _SPAWN_TIMEOUT = 30.0  # seconds the zygote may take to fork one worker
 _HEADROOM = 64 * 2**20  # address space a worker needs beyond what it inherits, to run a small query
 _IN_USE_MARKS: set[int] = set()  # fds of the version marks this process's executors hold (see _close_inherited)
-
-
-def _error_classes(cls: type[GuianError] = GuianError) -> dict[str, type[GuianError]]:
-    found = {cls.code: cls}
-    for sub in cls.__subclasses__():
-        found.update(_error_classes(sub))
-    return found
 
 
 def _send(sock: socket.socket, payload: bytes) -> None:
@@ -98,14 +91,6 @@ def _recv(sock: socket.socket, deadline: float | None = None) -> bytearray:
     """One length-prefixed message. Raises TimeoutError past `deadline`, EOFError when the peer is gone."""
     (size,) = _LENGTH.unpack(_recv_exact(sock, _LENGTH.size, deadline))
     return _recv_exact(sock, size, deadline)
-
-
-def _die_with_parent(parent: int) -> None:
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG)")
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(0)
 
 
 def _address_space() -> int:
@@ -151,7 +136,7 @@ def _close_inherited(keep: set[int]) -> None:
 
 
 def _worker_main(sock: socket.socket, engine: Engine, zygote: int, memory_bytes: int) -> None:
-    _die_with_parent(zygote)
+    die_with_parent(zygote)
     # pyoxigraph aborts the process when it runs out of memory: that is our signal, not a crash to dump.
     faulthandler.disable()
     resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, resource.getrlimit(resource.RLIMIT_AS)[1]))
@@ -305,7 +290,6 @@ class QueryExecutor:
             snapshot = load_snapshot(settings)
         self.settings = settings
         self.snapshot = snapshot
-        self._errors = _error_classes()
         in_use = hold(snapshot)
         keep = {in_use.fileno()} if in_use is not None else set()
         _IN_USE_MARKS.update(keep)
@@ -340,7 +324,7 @@ class QueryExecutor:
             raise ConfigError("the query engine process exited while loading") from None
         if "error" in hello:
             self.close()
-            raise self._errors.get(hello["error"], GuianError)(hello["detail"])
+            raise errors.from_code(hello["error"], hello["detail"])
         self.engine_name: str = hello["engine"]
         need = hello["address_space"] + _HEADROOM
         if settings.query_memory_mb * 2**20 < need:
@@ -377,7 +361,7 @@ class QueryExecutor:
             raise NotReadyError("a new query worker did not get ready") from None
         if not meta["ok"]:
             _kill(worker)
-            raise self._errors.get(meta["code"], GuianError)(meta["detail"])
+            raise errors.from_code(meta["code"], meta["detail"])
         return worker
 
     def _add(self, worker: _Worker) -> None:
@@ -479,7 +463,7 @@ class QueryExecutor:
         else:
             self._release(worker)
         if not meta["ok"]:
-            raise self._errors.get(meta["code"], GuianError)(meta["detail"], **meta.get("extra", {}))
+            raise errors.from_code(meta["code"], meta["detail"], meta.get("extra"))
         body = bytes(reply[newline + 1 :])
         return QueryOutcome(meta["form"], meta["media_type"], body, meta["rows"], meta["extra"])
 

@@ -305,3 +305,25 @@ def without_service(text: str) -> str:
             if following and following.kind == "word" and following.text.lower() == "silent":
                 chars[following.pos : following.pos + 6] = " " * 6
     return "".join(chars)
+
+
+# Where SPARQL parsers say a syntax error is, in the words of each: the first pattern that matches wins.
+SYNTAX_POSITIONS = (
+    re.compile(r"error at (\d+):(\d+)"),  # pyoxigraph / Oxigraph server
+    re.compile(r"line (\d+), column (\d+)", re.IGNORECASE),  # Jena/Fuseki, RDF4J/GraphDB, rdflib
+    re.compile(r"line:? (\d+)\D{1,20}col(?:umn)?:? (\d+)", re.IGNORECASE),  # Virtuoso and others
+)
+
+
+def syntax_position(message: str) -> tuple[int, int] | None:
+    """The (line, column) a parser's error message names, or None when it names none."""
+    for pattern in SYNTAX_POSITIONS:
+        where = pattern.search(message)
+        if where:
+            return int(where[1]), int(where[2])
+    return None
+
+
+def without_position(message: str) -> str:
+    """A parser's error message without pyoxigraph's leading "error at L:C:" (for messages that say it again)."""
+    return SYNTAX_POSITIONS[0].sub("", message).lstrip(": ")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -17,6 +16,7 @@ from service.errors import (
     UnsupportedMediaTypeError,
 )
 from service.sparql.formats import BY_KEY, FORM_FORMATS, Format, by_key
+from service.sparql.terms import ABSOLUTE_IRI
 
 FORM = "application/x-www-form-urlencoded"
 SPARQL_QUERY = "application/sparql-query"
@@ -26,8 +26,6 @@ PROBLEM_JSON = "application/problem+json"
 RDF_FORMATS: tuple[Format, ...] = FORM_FORMATS["construct"]
 
 _UTF8 = {"utf-8", "utf8", "us-ascii", "ascii"}
-_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]*$")
-_SINGLE = ("query", "update", "infer", "timeout", "format", "output")
 _MAX_FIELDS = 1000
 
 
@@ -44,6 +42,18 @@ class SparqlRequest:
     infer: bool | None = None
     timeout: float | None = None
     format: str | None = None
+
+
+@dataclass(frozen=True)
+class Control:
+    """The protocol's own parameters, which any read route takes: `format=` (or `output=`), `infer=`, `timeout=`."""
+
+    infer: bool | None = None
+    timeout: float | None = None
+    format: str | None = None
+
+
+CONTROL = ("format", "output", "infer", "timeout")
 
 
 @dataclass(frozen=True)
@@ -147,7 +157,7 @@ def _check_charset(params: dict[str, str], media_type: str) -> None:
 
 def _iris(values: list[str], name: str) -> tuple[str, ...]:
     for value in values:
-        if not _IRI.match(value):
+        if not ABSOLUTE_IRI.match(value):
             raise InvalidParameterError(f"{name} must be an absolute IRI, got {value!r}", parameter=name)
     return tuple(values)
 
@@ -188,6 +198,27 @@ def parse_timeout(value: str | None) -> float | None:
 def effective_timeout(requested: float | None, limit: float) -> float:
     """The time limit of one query: the server's, or the client's when that is lower."""
     return limit if requested is None else min(requested, limit)
+
+
+def parse_control(params: Sequence[tuple[str, str]]) -> Control:
+    """The control parameters among a request's decoded parameters, each given at most once (others ignored).
+
+    Raises:
+        BadRequestError: a control parameter given more than once.
+        InvalidParameterError: a bad infer= or timeout=.
+    """
+    values: dict[str, list[str]] = {}
+    for name, value in params:
+        if name in CONTROL:
+            values.setdefault(name, []).append(value)
+    for name, given in values.items():
+        if len(given) > 1:
+            raise BadRequestError(f"the {name} parameter is given {len(given)} times; give it once")
+    return Control(
+        infer=parse_infer(values.get("infer", [None])[0]),
+        timeout=parse_timeout(values.get("timeout", [None])[0]),
+        format=(values.get("format") or values.get("output") or [None])[0],
+    )
 
 
 def parse_sparql_request(
@@ -231,9 +262,10 @@ def parse_sparql_request(
     values: dict[str, list[str]] = {}
     for name, value in params:
         values.setdefault(name, []).append(value)
-    for name in _SINGLE:
+    for name in ("query", "update"):
         if len(values.get(name, ())) > 1:
             raise BadRequestError(f"the {name} parameter is given {len(values[name])} times; give it once")
+    control = parse_control(params)
     query = values.get("query", [None])[0]
     update = values.get("update", [None])[0]
     if query is not None and update is not None:
@@ -250,9 +282,9 @@ def parse_sparql_request(
         named_graph_uris=_iris(values.get("named-graph-uri", []), "named-graph-uri"),
         using_graph_uris=_iris(values.get("using-graph-uri", []), "using-graph-uri"),
         using_named_graph_uris=_iris(values.get("using-named-graph-uri", []), "using-named-graph-uri"),
-        infer=parse_infer(values.get("infer", [None])[0]),
-        timeout=parse_timeout(values.get("timeout", [None])[0]),
-        format=(values.get("format") or values.get("output") or [None])[0],
+        infer=control.infer,
+        timeout=control.timeout,
+        format=control.format,
     )
 
 

@@ -12,7 +12,6 @@ from service.errors import (
 )
 from service.sparql import formats
 
-OX_ERROR_AT = "error at "
 # A JSON-LD document nested this deep takes pyoxigraph seconds (quadratic); deeper ones never end in practice.
 MAX_JSONLD_NESTING = 500
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import pyoxigraph as ox
@@ -14,6 +15,10 @@ from service.errors import (
 
 if TYPE_CHECKING:
     pass
+
+
+# An absolute IRI as RFC 3987 allows it in SPARQL and N-Triples: a scheme, then no space or forbidden character.
+ABSOLUTE_IRI = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:[^\s<>\"{}|\\^`]*$")
 
 
 def is_iri(text: str) -> bool:

@@ -11,7 +11,7 @@ from flask import Flask
 from werkzeug.http import parse_etags
 
 from service.web.answer import CACHE_CONTROL, REQUEST_KEY
-from service.web.bodies import BODY_ERROR, read_body
+from service.web.bodies import BODY_ERROR, BodyReader
 from service.web.headers import CORS_READ_HEADERS, REQUEST_ID
 from service.web.state import QueryRecord, ServiceState
 
@@ -20,7 +20,7 @@ NAMED_QUERIES = "/api/queries/"
 
 
 class FastAnswers:
-    """WSGI middleware in front of Flask: reads request bodies (see `read_body`), and answers a query request
+    """WSGI middleware in front of Flask: reads request bodies (see `BodyReader`), and answers a query request
     (/sparql, a named query) whose exact bytes were answered before on the data version being served, without
     Flask, the engine or a query worker. Its response carries the same headers as Flask's would (tests compare
     them); everything else, and every first time, goes to Flask, which keeps the answer for next time
@@ -30,11 +30,12 @@ class FastAnswers:
     def __init__(self, app: Flask, state: ServiceState) -> None:
         self.app = app.wsgi_app
         self.state = state
+        self.bodies = BodyReader(state.settings.body_seconds, state.settings.max_request_bytes)
         self.counted: dict[tuple[str, str, int], Any] = {}  # (route, method, status) -> requests counter child
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         state = self.state
-        body = read_body(environ, state.settings.max_request_bytes)
+        body = self.bodies.read(environ)
         method, path = environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")
         if path in FAST_PATHS:
             route = "/sparql"

@@ -324,3 +324,29 @@ def test_shapes_page_and_turtle(client) -> None:
     response = client.get("/ontology/shapes", headers={"Accept": "text/turtle"})
     assert response.mimetype == "text/turtle"
     assert len(Graph().parse(data=response.get_data(as_text=True), format="turtle")) > 50
+
+
+@pytest.mark.parametrize("value", ["bogus", "FALSEY", ""])
+def test_resource_infer_is_parsed_as_on_sparql(client, assert_problem, value) -> None:
+    response = client.get(f"/id/section/6?infer={value}", headers={"Accept": "text/turtle"})
+    assert_problem(response, 400, "invalid-parameter")
+
+
+def test_resource_infer_spellings_of_false_all_leave_inferences_out(client) -> None:
+    bodies = {
+        value: client.get(f"/id/section/6?infer={value}", headers={"Accept": "application/n-triples"}).data
+        for value in ("false", "0", "no", "FALSE")
+    }
+    assert len(set(bodies.values())) == 1
+    assert bodies["false"] != client.get("/id/section/6", headers={"Accept": "application/n-triples"}).data
+
+
+def test_repeated_control_parameters_are_refused_on_every_route(client, assert_problem) -> None:
+    for url in (
+        "/store?default&format=ttl&format=nt",
+        "/store?default&infer=true&infer=false",
+        "/id/section/6?format=ttl&format=nt",
+        "/.well-known/void?format=ttl&format=nt",
+        "/api/queries/section-counts?infer=true&infer=false",
+    ):
+        assert_problem(client.get(url), 400, "bad-request")

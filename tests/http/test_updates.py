@@ -378,9 +378,8 @@ def test_long_urls_are_414(client, assert_problem):
     assert_problem(client.get("/sparql", query_string={"query": "ASK {}" + " " * 20000}), 414, "uri-too-long")
 
 
-def test_a_slow_request_body_is_408(writable, assert_problem, monkeypatch):
-
-    monkeypatch.setattr("service.web.bodies.BODY_SECONDS", 0.3)
+def test_a_slow_request_body_is_408(embedded_app, assert_problem):
+    writable = embedded_app(body_seconds=0.3)
     released = threading.Event()
 
     class Trickle:

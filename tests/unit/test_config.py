@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 
+from service.cli import main
 from service.config import SETTINGS, load_settings
 from service.errors import ConfigError
 
@@ -48,3 +49,28 @@ def test_every_setting_is_in_the_readme():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
     missing = [s.name for s in SETTINGS if s.env not in readme or s.flag not in readme]
     assert not missing, f"settings missing from the README's table: {missing}"
+
+
+@pytest.mark.parametrize("level", ["LOUD", "", "10"])
+def test_log_level_is_validated(level):
+    with pytest.raises(ConfigError, match="log-level"):
+        load_settings({"log_level": level}, environ={})
+    assert load_settings({"log_level": "debug"}, environ={}).log_level == "DEBUG"
+
+
+def test_typed_overrides_are_validated_too():
+    with pytest.raises(ConfigError, match="query-timeout"):
+        load_settings({"query_timeout": -1.0}, environ={})
+
+
+def test_a_store_folder_that_is_a_file_is_a_config_error(tmp_path):
+    file = tmp_path / "not-a-folder"
+    file.write_text("x")
+    with pytest.raises(ConfigError, match="store_dir"):
+        load_settings({"store_dir": str(file)}, environ={})
+
+
+def test_the_cli_reports_a_bad_setting_without_a_traceback(capsys):
+    assert main(["reason", "--log-level", "LOUD"]) == 2
+    err = capsys.readouterr().err
+    assert "log-level" in err and "Traceback" not in err

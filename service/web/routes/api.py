@@ -15,7 +15,7 @@ from service.errors import BadRequestError
 from service.library.openapi import openapi_document
 from service.library.queries import RESERVED, Library, load_library
 from service.library.vocabulary import load_vocabulary
-from service.sparql.protocol import decode_form, parse_infer, parse_timeout
+from service.sparql.protocol import CONTROL, decode_form, parse_control
 from service.web.answer import answer_query
 from service.web.state import EXTENSION
 
@@ -23,7 +23,6 @@ bp = Blueprint("api", __name__)
 
 LIBRARY_KEY = "guian_kg.library"
 # The protocol's own parameters on a named-query URL (the others are the query's).
-_CONTROL = ("format", "output", "infer", "timeout")
 
 
 @bp.record_once
@@ -65,20 +64,14 @@ def run_query(name: str) -> Response:
         BadRequestError: a protocol parameter given twice.
     """
     query = library().get(name)
-    control: dict[str, str] = {}
+    pairs = decode_form(request.query_string, "URL query string")
+    control = parse_control(pairs)
     params: dict[str, list[str]] = {}
-    for key, value in decode_form(request.query_string, "URL query string"):
-        if key in _CONTROL:
-            if key in control:
-                raise BadRequestError(f"the {key} parameter is given twice; give it once")
-            control[key] = value
-        elif key not in RESERVED:
-            params.setdefault(key, []).append(value)
-        else:
+    for key, value in pairs:
+        if key in CONTROL:
+            continue
+        if key in RESERVED:
             raise BadRequestError(f"{key}= is not a parameter of a named query")
-    infer = parse_infer(control.get("infer"))
-    timeout = parse_timeout(control.get("timeout"))
+        params.setdefault(key, []).append(value)
     prepared = query.prepare(params)
-    return answer_query(
-        prepared.text, control.get("format") or control.get("output"), infer, timeout, bindings=prepared.bindings
-    )
+    return answer_query(prepared.text, control.format, control.infer, control.timeout, bindings=prepared.bindings)

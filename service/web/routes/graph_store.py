@@ -15,7 +15,7 @@ from service.sparql.protocol import (
     check_content_length,
     choose_format,
     decode_form,
-    parse_infer,
+    parse_control,
     read_body,
 )
 from service.sparql.rdf_input import rdf_format_for
@@ -44,10 +44,9 @@ def graph_store() -> Response:
     graphs, default = _target(params)
     if not (graphs or default):
         raise BadRequestError("name exactly one graph: ?graph=<IRI> or ?default")
-    formats = [value for name, value in params if name == "format"]
-    fmt = choose_format(RDF_FORMATS, request.headers.get("Accept"), formats[-1] if formats else None)
-    infer_values = [value for name, value in params if name == "infer"]
-    infer = parse_infer(infer_values[-1] if infer_values else None)
+    control = parse_control(params)
+    fmt = choose_format(RDF_FORMATS, request.headers.get("Accept"), control.format)
+    infer = control.infer
 
     snapshot = st.snapshot
     if graphs:

@@ -7,7 +7,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, current_app, g, render_template, request
 
 from service import names
 from service.engines.base import QueryJob
@@ -17,7 +17,7 @@ from service.pages.ontology import ontology_html, ontology_terms, shapes_overvie
 from service.pages.pictures import Project, network_picture, organisation_picture, projects
 from service.pages.resource import FLAGSHIP_QUERY, describe_query, resource_page
 from service.sparql.formats import Format, by_media_type
-from service.sparql.protocol import RDF_FORMATS, best_media_type, choose_format
+from service.sparql.protocol import RDF_FORMATS, Control, best_media_type, choose_format, decode_form, parse_control
 from service.web.answer import not_modified, rdf_response
 from service.web.routes.api import library
 from service.web.state import state
@@ -93,8 +93,9 @@ def _negotiate() -> Format | None:
         InvalidParameterError: an unknown `format=`.
         NotAcceptableError: a `format=` or Accept that neither HTML nor any RDF format satisfies.
     """
-    if request.args.get("format"):
-        return choose_format(RDF_FORMATS, None, request.args["format"])
+    wanted = _control().format
+    if wanted:
+        return choose_format(RDF_FORMATS, None, wanted)
     accept = request.headers.get("Accept")
     media_type = best_media_type(accept, RESOURCE_TYPES)
     if media_type is None:
@@ -141,12 +142,20 @@ def home() -> Response:
     )
 
 
+def _control() -> Control:
+    """The request's format=, infer= and timeout=, parsed as every route parses them (once per request)."""
+    if "guian_kg_control" not in g:
+        g.guian_kg_control = parse_control(decode_form(request.query_string, "URL query string"))
+    return g.guian_kg_control
+
+
 def _resource(iri: str | None) -> Response:
     if iri is None:
         raise NotFoundError(f"no resource at {request.path}")
     fmt = _negotiate()
     if fmt is not None:
-        infer = state().settings.infer and request.args.get("infer") != "false"
+        infer = _control().infer
+        infer = state().settings.infer if infer is None else infer
         return _construct(describe_query(iri), fmt, hashlib.sha256(iri.encode()).hexdigest()[:12], infer)
     page = resource_page(_select, iri, _language(), _base())
     if page is None:
@@ -233,7 +242,7 @@ def ontology() -> Response:
 @bp.route("/ontology/shapes")
 def shapes() -> Response:
     """The SHACL shapes: an HTML overview for browsers, the Turtle file for clients."""
-    wants_turtle = request.args.get("format") in ("ttl", "turtle")
+    wants_turtle = _control().format in ("ttl", "turtle")
     if wants_turtle or best_media_type(request.headers.get("Accept"), (HTML, "text/turtle")) == "text/turtle":
         response = Response(shapes_turtle(_base()), content_type="text/turtle; charset=utf-8")
         response.vary.add("Accept")

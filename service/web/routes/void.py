@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, request
 
 from service.describe import void_description
-from service.sparql.protocol import decode_form
+from service.sparql.protocol import decode_form, parse_control
 from service.web.answer import description_response
 
 bp = Blueprint("void", __name__)
@@ -14,5 +14,5 @@ bp = Blueprint("void", __name__)
 @bp.route("/.well-known/void", methods=["GET"])
 def void() -> Response:
     """The dataset's VoID description: statistics, partitions, one subset per named graph."""
-    params = dict(decode_form(request.query_string, "URL query string"))
-    return description_response("void", void_description, params.get("format"))
+    control = parse_control(decode_form(request.query_string, "URL query string"))
+    return description_response("void", void_description, control.format)
