@@ -123,7 +123,7 @@ REASON = """
 import json, resource, time
 from pathlib import Path
 from service import names
-from service.store import asserted_dataset, reason, data_version
+from service.data.sources import asserted_dataset, reason, data_version
 started = time.perf_counter()
 dataset = asserted_dataset()
 parsed = time.perf_counter()
@@ -147,7 +147,7 @@ print(json.dumps({"parse_s": parsed - started, "reason_s": reasoned - parsed, "r
 # The reference: owlrl on the same parse as a fresh rl run (blank nodes are then the same objects), compared.
 REFERENCE = """
 import json, resource, time
-from service.store import asserted_dataset, reason
+from service.data.sources import asserted_dataset, reason
 dataset = asserted_dataset()
 fast = set(reason(dataset).triples)
 started = time.perf_counter()
@@ -162,7 +162,7 @@ import json, time
 from pathlib import Path
 import pyoxigraph as ox
 from service import names
-from service.store import data_version
+from service.data.sources import data_version
 started = time.perf_counter()
 folder = Path(CACHE) / data_version()
 store = ox.Store()
@@ -387,7 +387,8 @@ def markdown(report: dict) -> str:
         "",
         "Each size is the real dataset plus generated organisations (benchmarks/orggen.py) in our vocabulary. "
         "*Load* is pyoxigraph bulk-loading the TriG files; *parse* and *reasoning (rl)* are the service's own "
-        "path (`service.store.asserted_dataset`, then `reason` with the default reasoner) in a fresh process, and "
+        "path (`service.data.sources.asserted_dataset`, then `reason` with the default reasoner) in a fresh "
+        "process, and "
         "its closure is the one cached; *owlrl* is the reference reasoner on the same parse in another process "
         "with a time cap, and *closure = owlrl's* compares the two kept sets triple by triple, blank nodes "
         "included (where owlrl does not finish, its time is extrapolated and there is nothing to compare). "

@@ -17,7 +17,7 @@ from rdflib import Dataset
 
 from service import names
 from service.config import SETTINGS, Settings, load_settings
-from service.data.snapshots import load_snapshot, open_store
+from service.data.snapshots import load_snapshot, open_journal
 from service.data.sources import asserted_dataset, data_version, reason
 from service.data.validation import validate
 from service.engines.base import QueryJob
@@ -25,7 +25,7 @@ from service.engines.factory import engine_for
 from service.errors import ConfigError, GuianError
 from service.explain.cache import Explainers
 from service.explain.terms import parse_term
-from service.journal.log import DurableStore
+from service.journal.log import Journal
 from service.library.queries import load_library
 from service.push import push
 from service.serve import serve
@@ -176,11 +176,11 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store(args: argparse.Namespace) -> tuple[Settings, DurableStore]:
+def _store(args: argparse.Namespace) -> tuple[Settings, Journal]:
     settings = _settings(args)
     if settings.store_dir is None:
         raise ConfigError("backup and restore need the store folder: --store-dir DIR (GUIAN_KG_STORE_DIR)")
-    return settings, open_store(settings)
+    return settings, open_journal(settings)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:

@@ -25,7 +25,7 @@ from service.data.reasoning import materialise, reasoner_version
 from service.data.sources import asserted_dataset, data_version, reason
 from service.errors import ConfigError, NotReadyError
 from service.files import write_atomically
-from service.journal.log import DurableStore
+from service.journal.log import Journal
 from service.journal.records import BUILD_LOCK, canonical_lines
 
 log = logging.getLogger("guian_kg.store")
@@ -139,7 +139,7 @@ def _quad_count(folder: Path) -> int:
 
 def hold(snapshot: Snapshot) -> IO[bytes] | None:
     """Mark the snapshot's version as served until the returned file is closed (it is shared by the processes
-    forked meanwhile): `_prune_cache` leaves it alone. None for a cache this process cannot write to.
+    forked meanwhile): `prune_cache` leaves it alone. None for a cache this process cannot write to.
 
     Raises:
         NotReadyError: when the version was pruned from the cache meanwhile.
@@ -171,7 +171,7 @@ def load_snapshot(settings: Settings) -> Snapshot:
     """
     if settings.store_dir is None:
         return base_snapshot(settings)
-    store = open_store(settings)
+    store = open_journal(settings)
     head, records, _ = store._walk(None)
     version = store.version(head.seq, head.chain, head.manifest)
     folder = settings.reasoning_cache / version
@@ -186,7 +186,7 @@ def load_snapshot(settings: Settings) -> Snapshot:
     return snapshot_of(settings, build_newest(settings)["version"])
 
 
-def open_store(settings: Settings) -> DurableStore:
+def open_journal(settings: Settings) -> Journal:
     """The durable store of `settings.store_dir`, made from the shipped data (position 0) on first use.
 
     Raises:
@@ -194,7 +194,7 @@ def open_store(settings: Settings) -> DurableStore:
     """
     assert settings.store_dir is not None
     reasoner = settings.reasoner
-    store = DurableStore(settings.store_dir, reasoner_version(reasoner), data_version(settings.base_iri, reasoner))
+    store = Journal(settings.store_dir, reasoner_version(reasoner), data_version(settings.base_iri, reasoner))
     if not store.exists:
         base = base_snapshot(settings)
         inferred = ox.NamedNode(base.inferred_graph)
@@ -213,7 +213,7 @@ def snapshot_of(settings: Settings, version: str) -> Snapshot:
     return _snapshot_in(settings, settings.reasoning_cache / version, version)
 
 
-def _last_built(store: DurableStore) -> dict | None:
+def _last_built(store: Journal) -> dict | None:
     try:
         return json.loads((store.path / LAST_BUILT).read_bytes())
     except (OSError, ValueError):
@@ -222,7 +222,7 @@ def _last_built(store: DurableStore) -> dict | None:
 
 def build_newest(settings: Settings) -> dict:
     """Materialise the store's newest position (one build at a time per store); its version and position."""
-    store = open_store(settings)
+    store = open_journal(settings)
     assert settings.store_dir is not None
     with open(settings.store_dir / BUILD_LOCK, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # one owlrl run at a time: the next waiter then builds the newest
@@ -240,11 +240,11 @@ def build_newest(settings: Settings) -> dict:
         _snapshot_in(settings, folder, version)  # its on-disk store too, if it needs one: built here, not in a server
         summary = {"version": version, "seq": head.seq, "chain": head.chain}
         write_atomically(store.path / LAST_BUILT, json.dumps(summary).encode())
-        _prune_cache(settings.reasoning_cache, keep=folder)
+        prune_cache(settings.reasoning_cache, keep=folder)
     return summary
 
 
-def _prune_cache(cache: Path, keep: Path) -> None:
+def prune_cache(cache: Path, keep: Path) -> None:
     """Remove versions built from stores that are old (not touched for PRUNE_SECONDS) and served by no process."""
     cutoff = time.time() - PRUNE_SECONDS
     for leftover in cache.glob(".pruned-*"):  # a pruner that died halfway

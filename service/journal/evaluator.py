@@ -32,7 +32,7 @@ from service.errors import (
     UpdateTimeoutError,
     UpdateTooLargeError,
 )
-from service.journal.log import DurableStore
+from service.journal.log import Journal
 from service.journal.records import Head, canonical_lines, parse_lines
 from service.sparql.lexer import syntax_position
 from service.sparql.rdf_input import parse_upload
@@ -46,7 +46,7 @@ EVALUATOR_IDLE_SECONDS = 120.0  # an idle evaluator child exits; the next write 
 class Replica:
     """The asserted data at one journal position in a pyoxigraph store, kept current by replaying records."""
 
-    def __init__(self, store: DurableStore) -> None:
+    def __init__(self, store: Journal) -> None:
         self.store = store
         self.data = ox.Store()
         self.head: Head | None = None
@@ -170,7 +170,7 @@ def evaluator_main(store_dir: str, parent: int, memory_mb: int) -> None:
     """
     resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, resource.getrlimit(resource.RLIMIT_AS)[1]))
     signal.signal(signal.SIGALRM, signal.SIG_DFL)
-    replica = Replica(DurableStore(Path(store_dir)))
+    replica = Replica(Journal(Path(store_dir)))
     stdin, stdout = sys.stdin.fileno(), sys.stdout.fileno()
     idle_since = time.monotonic()
     while True:

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from service.journal.log import DurableStore
+from service.journal.log import Journal
 
 log = logging.getLogger("guian_kg.writes")
 
@@ -26,7 +26,7 @@ class Follower:
     and returns False when the app is gone (the follower then stops).
     """
 
-    store: DurableStore
+    store: Journal
     build: Callable[[], Any]
     install: Callable[[Any], bool]
     served: str | None = None

@@ -58,7 +58,7 @@ COMPACT_RECORDS = 1000  # a checkpoint is written once the journal holds this ma
 COMPACT_BYTES = 16 * 2**20  # ... or this many bytes
 
 
-class DurableStore:
+class Journal:
     """A store folder: manifest, checkpoint and journal, read by any number of processes, written under a lock."""
 
     def __init__(self, path: Path, reasoner: str = "", base_version: str | None = None) -> None:

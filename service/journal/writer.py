@@ -21,7 +21,7 @@ from service.errors import (
     WriteBusyError,
 )
 from service.journal.evaluator import Evaluator
-from service.journal.log import DurableStore
+from service.journal.log import Journal
 from service.journal.records import Receipt, Record, WriteOp, chain_digest, now, parse_lines
 from service.sparql.update_lint import is_internal_graph
 
@@ -34,9 +34,7 @@ log = logging.getLogger("guian_kg.writes")
 class Writer:
     """Applies writes to the durable store: serialised across threads and processes, acknowledged once durable."""
 
-    def __init__(
-        self, store: DurableStore, inferred_graph: str, timeout: float, memory_mb: int, max_changes: int
-    ) -> None:
+    def __init__(self, store: Journal, inferred_graph: str, timeout: float, memory_mb: int, max_changes: int) -> None:
         self.store = store
         self.inferred_graph = inferred_graph
         self.timeout = timeout

@@ -144,7 +144,7 @@ def _data_files() -> tuple[Path, ...]:
 
 
 @functools.lru_cache(maxsize=4)
-def _vocabulary_of(files: tuple[tuple[str, float, int], ...], cache_dir: Path | None) -> Vocabulary:
+def vocabulary_of(files: tuple[tuple[str, float, int], ...], cache_dir: Path | None) -> Vocabulary:
     cached = None
     if cache_dir is not None:
         digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
@@ -179,6 +179,6 @@ def load_vocabulary(cache_dir: Path | None = None) -> Vocabulary:
     files = _data_files()
     try:
         stamp = tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in files)
-        return _vocabulary_of(stamp, cache_dir)
+        return vocabulary_of(stamp, cache_dir)
     except (OSError, SyntaxError) as exc:
         raise ConfigError(f"cannot build the named-query vocabulary from the data files: {exc}") from None

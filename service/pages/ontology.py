@@ -42,7 +42,7 @@ def one_language(graph: Graph, lang: str) -> Graph:
 
 
 @functools.lru_cache(maxsize=8)
-def _pylode_html(stamp: tuple[str, float, str, str]) -> str | None:
+def pylode_html(stamp: tuple[str, float, str, str]) -> str | None:
     """pyLODE's documentation of the ontology file (rebased, one language), or None when pyLODE is missing or fails."""
     path, _, base_iri, lang = stamp
     try:
@@ -70,7 +70,7 @@ def _pylode_html(stamp: tuple[str, float, str, str]) -> str | None:
 def ontology_html(base_iri: str, lang: str) -> str | None:
     """pyLODE's HTML documentation of the ontology in `lang`, made once per file version, base IRI and language."""
     path = ontology_file()
-    return _pylode_html((str(path), path.stat().st_mtime, base_iri, lang))
+    return pylode_html((str(path), path.stat().st_mtime, base_iri, lang))
 
 
 def ontology_terms(select: Select, lang: str, base_iri: str) -> dict[str, Any]:

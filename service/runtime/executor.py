@@ -106,7 +106,7 @@ def _encode_reply(meta: dict[str, Any], body: bytes = b"") -> bytes:
     return json.dumps(meta, default=str).encode() + b"\n" + body
 
 
-def _answer(engine: Engine, payload: bytes) -> bytes:
+def _run_job(engine: Engine, payload: bytes) -> bytes:
     try:
         job = pickle.loads(payload)
         outcome = engine.execute(job)
@@ -154,7 +154,7 @@ def _worker_main(sock: socket.socket, engine: Engine, zygote: int, memory_bytes:
     while True:
         try:
             payload = _recv(sock)
-            reply = _answer(engine, bytes(payload))
+            reply = _run_job(engine, bytes(payload))
             _send(sock, reply)
         except (EOFError, OSError):
             return  # the web process closed our socket or died

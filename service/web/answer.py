@@ -14,6 +14,7 @@ from service.runtime.result_cache import Answer
 from service.sparql.formats import Format
 from service.sparql.lexer import check_query
 from service.sparql.protocol import FORM_FORMATS, RDF_FORMATS, choose_format, effective_timeout
+from service.web.headers import answer_headers
 from service.web.state import state
 
 
@@ -63,16 +64,11 @@ def answer_query(
 
 
 REQUEST_KEY = "guian_kg.request_key"  # WSGI environ: the exact bytes of a request that may be answered from cache
-CACHE_CONTROL = "no-cache"  # keep it, but ask again (a 304 is cheap): a write may change it at any time
 
 
 def cached_response(answer: Answer) -> Response:
     """A 200 response carrying a kept answer with its ETag."""
-    response = Response(answer.body, content_type=answer.content_type)
-    response.headers["ETag"] = answer.etag
-    response.headers["Cache-Control"] = CACHE_CONTROL
-    response.vary.add("Accept")
-    return response
+    return Response(answer.body, headers=answer_headers(answer))
 
 
 def rdf_response(body: bytes, fmt: Format, etag: str) -> Response:

@@ -15,7 +15,7 @@ from flask import Flask, current_app
 from werkzeug.exceptions import HTTPException
 
 from service.config import Settings, export_settings, load_settings
-from service.data.snapshots import Snapshot, load_snapshot, open_store, snapshot_of
+from service.data.snapshots import Snapshot, load_snapshot, open_journal, snapshot_of
 from service.engines.factory import engine_for
 from service.errors import GuianError
 from service.journal.follower import Follower
@@ -63,7 +63,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     executor = QueryExecutor(settings, engine_for, snapshot)  # forks its query workers: after the server's fork
     state = ServiceState(settings, snapshot, executor)
     if settings.store_dir is not None:
-        store = open_store(settings)
+        store = open_journal(settings)
         if settings.update_token:
             with store.locked(None):
                 store.recover()  # cut a torn tail a crash left, before anything reads or appends

@@ -10,9 +10,9 @@ from typing import Any
 from flask import Flask
 from werkzeug.http import parse_etags
 
-from service.web.answer import CACHE_CONTROL, REQUEST_KEY
+from service.web.answer import REQUEST_KEY
 from service.web.bodies import BODY_ERROR, BodyReader
-from service.web.headers import CORS_READ_HEADERS, REQUEST_ID
+from service.web.headers import REQUEST_ID, answer_headers, read_headers
 from service.web.state import QueryRecord, ServiceState
 
 FAST_PATHS = frozenset({"/sparql", "/sparql/"})  # and GET /api/queries/<name>: every path of `answer_query`
@@ -67,19 +67,12 @@ class FastAnswers:
         record = QueryRecord(form=answer.form, rows=answer.rows, cache="hit")
         state.metrics.cache_lookups.labels("hit").inc()
         condition = environ.get("HTTP_IF_NONE_MATCH")
-        if condition and parse_etags(condition).contains_weak(answer.etag.strip('"')):
+        revalidated = bool(condition) and parse_etags(condition).contains_weak(answer.etag.strip('"'))
+        if revalidated:
             record.status, record.cache, payload = 304, "revalidated", b""
-            headers = [("ETag", answer.etag)]
         else:
             payload = answer.body
-            headers = [
-                ("Content-Type", answer.content_type),
-                ("Content-Length", str(len(payload))),
-                ("ETag", answer.etag),
-                ("Cache-Control", CACHE_CONTROL),
-            ]
-        headers += [("Vary", "Accept"), *CORS_READ_HEADERS, ("X-Content-Type-Options", "nosniff")]
-        headers.append(("X-Request-Id", request_id))
+        headers = [*answer_headers(answer, revalidated), *read_headers(request_id)]
         start_response("200 OK" if record.status == 200 else "304 Not Modified", headers)
         counter = self.counted.get((route, method, record.status))
         if counter is None:

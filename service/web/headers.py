@@ -7,6 +7,7 @@ import uuid
 
 from flask import Response, current_app, g, request
 
+from service.runtime.result_cache import Answer
 from service.web.state import EXTENSION, ServiceState
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
@@ -26,12 +27,34 @@ HTML_SECURITY_HEADERS = {
 }
 
 
+CACHE_CONTROL = "no-cache"  # keep it, but ask again (a 304 is cheap): a write may change it at any time
+
+
+def answer_headers(answer: Answer, revalidated: bool = False) -> list[tuple[str, str]]:
+    """The representation headers of a kept query answer, 200 or 304 (the Flask path and the fast path both)."""
+    if revalidated:
+        return [("ETag", answer.etag), ("Vary", "Accept")]
+    return [
+        ("Content-Type", answer.content_type),
+        ("Content-Length", str(len(answer.body))),
+        ("ETag", answer.etag),
+        ("Cache-Control", CACHE_CONTROL),
+        ("Vary", "Accept"),
+    ]
+
+
+def read_headers(request_id: str) -> list[tuple[str, str]]:
+    """The headers every read response carries (CORS, nosniff, the request id): `common_headers` sets the same."""
+    return [*CORS_READ_HEADERS, ("X-Content-Type-Options", "nosniff"), ("X-Request-Id", request_id)]
+
+
 def assign_request_id() -> None:
     given = request.headers.get("X-Request-Id", "")
     g.request_id = given if REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
 def common_headers(response: Response) -> Response:
+    """Every response's policy headers (after the view): CORS for reads, nosniff, HTML security, the request id."""
     for name, value in CORS_READ_HEADERS:
         response.headers[name] = value
     response.headers.setdefault("X-Content-Type-Options", "nosniff")

@@ -14,7 +14,7 @@ from rdflib import Graph, URIRef
 from service import names
 from service.pages import svg
 from service.pages.labels import LANGUAGES, UI_TEXT, accept_language, choose_language, local_href, resource_iri
-from service.pages.ontology import _pylode_html, ontology_html
+from service.pages.ontology import ontology_html, pylode_html
 from service.pages.resource import FLAGSHIP_QUERY
 
 SECTION_6 = URIRef(names.ID + "section/6")
@@ -290,11 +290,11 @@ def test_pylode_reaches_no_network(monkeypatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    _pylode_html.cache_clear()
+    pylode_html.cache_clear()
     try:
         html = ontology_html(names.DEFAULT_BASE, "zh")
     finally:
-        _pylode_html.cache_clear()
+        pylode_html.cache_clear()
     assert html is not None and 'id="coHandledBy"' in html
 
 
@@ -308,11 +308,11 @@ def test_resource_rdf_is_cached_by_etag(client) -> None:
 
 def test_ontology_docs_without_pylode(client, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "pylode", None)  # import fails as if it were not installed
-    _pylode_html.cache_clear()
+    pylode_html.cache_clear()
     try:
         page = _html(client, "/ontology?lang=zh")
     finally:
-        _pylode_html.cache_clear()
+        pylode_html.cache_clear()
         client.delete_cookie("lang")
     assert 'id="SecretarialSection"' in page
     assert "秘书科室" in page

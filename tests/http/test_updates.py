@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from urllib.parse import quote
 
 import pytest
@@ -398,11 +397,10 @@ def test_a_slow_request_body_is_408(embedded_app, assert_problem):
             self.position = 100 if whence == 2 else offset
             return self.position
 
-    started = time.monotonic()
     response = writable.test_client().post("/update", input_stream=Trickle(), content_type=UPDATE, headers=AUTH)
     released.set()
-    assert_problem(response, 408, "request-timeout")
-    assert time.monotonic() - started < 3
+    problem = assert_problem(response, 408, "request-timeout")
+    assert "0.3 s" in problem["detail"]
 
 
 def test_queries_nested_too_deep_are_400(client, assert_problem):

@@ -19,19 +19,19 @@ from service.web.state import state
 
 bp = Blueprint("explain", __name__)
 
-EXTENSION = "guian_kg_explainer"
+EXPLAINERS_KEY = "guian_kg_explainers"
 MAX_NODES_LIMIT = 5000
 _OFFERS = ("application/json", "text/html")
 
 
 @bp.record_once
 def _hold_explainers(setup: BlueprintSetupState) -> None:
-    setup.app.extensions[EXTENSION] = Explainers()
+    setup.app.extensions[EXPLAINERS_KEY] = Explainers()
 
 
 def explainer() -> Explainer:
     """The app's explainer of the data version it serves, built on first use."""
-    return current_app.extensions[EXTENSION].for_snapshot(state().snapshot)
+    return current_app.extensions[EXPLAINERS_KEY].for_snapshot(state().snapshot)
 
 
 def _bounded_int(params: dict[str, str], name: str, default: int, upper: int) -> int:

@@ -37,10 +37,10 @@ def sparql() -> Response:
         if request.method == "POST":
             raise BadRequestError("no query: send it as query=… (form) or as an application/sparql-query body")
         return _service_description(parsed)
-    return _answer(parsed)
+    return _answer_sparql(parsed)
 
 
-def _answer(parsed: SparqlRequest) -> Response:
+def _answer_sparql(parsed: SparqlRequest) -> Response:
     return answer_query(
         parsed.query or "",
         parsed.format,

@@ -27,7 +27,7 @@ from service.library.queries import Library, load_library
 from service.library.vocabulary import Vocabulary, build_vocabulary, short_name
 
 BEFORE = Path(__file__).resolve().parent / "queries_before"
-QUERIES = Path(__file__).resolve().parents[2] / "queries"
+QUERIES = Path(__file__).resolve().parents[3] / "queries"
 DOMAIN = names.ID + "domain/"
 SECTION = names.ID + "section/"
 

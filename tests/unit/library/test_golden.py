@@ -17,7 +17,7 @@ import pytest
 from service.engines.base import Engine
 from service.library.queries import Library, load_library
 
-GOLDEN_DIR = Path(__file__).resolve().parents[1] / "golden"
+GOLDEN_DIR = Path(__file__).resolve().parents[2] / "golden"
 XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
 

@@ -46,7 +46,7 @@ def test_service_allow_is_space_separated():
 
 
 def test_every_setting_is_in_the_readme():
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text(encoding="utf-8")
     missing = [s.name for s in SETTINGS if s.env not in readme or s.flag not in readme]
     assert not missing, f"settings missing from the README's table: {missing}"
 

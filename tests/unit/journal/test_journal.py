@@ -23,7 +23,7 @@ from service.errors import (
     UpdateTooLargeError,
 )
 from service.files import write_atomically
-from service.journal.log import DurableStore
+from service.journal.log import Journal
 from service.journal.records import JOURNAL, MAGIC, Head, Record, WriteOp, chain_digest, iter_records
 from service.journal.writer import Writer
 from service.sparql.rdf_input import parse_upload
@@ -40,13 +40,13 @@ INCREMENT = (
 )
 
 
-def make_store(path: Path) -> DurableStore:
-    store = DurableStore(path, reasoner="test-reasoner", base_version="v0base")
+def make_store(path: Path) -> Journal:
+    store = Journal(path, reasoner="test-reasoner", base_version="v0base")
     assert store.create("https://w3id.org/guian-kg/", BASE_LINES, chain="v0base", initial_version="v0base")
     return store
 
 
-def append(store: DurableStore, delete: list[str], insert: list[str]) -> Head:
+def append(store: Journal, delete: list[str], insert: list[str]) -> Head:
     with store.locked(None):
         head = store.recover()
         record = Record(
@@ -56,12 +56,12 @@ def append(store: DurableStore, delete: list[str], insert: list[str]) -> Head:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> DurableStore:
+def store(tmp_path: Path) -> Journal:
     return make_store(tmp_path / "store")
 
 
 @pytest.fixture
-def writer(store: DurableStore):
+def writer(store: Journal):
     made = Writer(store, INFERRED, timeout=10.0, memory_mb=2048, max_changes=1000)
     yield made
     made.close()
@@ -74,7 +74,7 @@ def line(n: int) -> str:
 # --- journal and recovery -------------------------------------------------------------------------------
 
 
-def test_a_new_store_is_at_position_zero_with_the_shipped_version(store: DurableStore) -> None:
+def test_a_new_store_is_at_position_zero_with_the_shipped_version(store: Journal) -> None:
     head = store.head()
     assert (head.seq, head.chain) == (0, "v0base")
     assert store.version(0, head.chain) == "v0base"
@@ -83,7 +83,7 @@ def test_a_new_store_is_at_position_zero_with_the_shipped_version(store: Durable
     assert not store.create("https://w3id.org/guian-kg/", [], "c", None)  # a second create does nothing
 
 
-def test_records_are_replayed_in_order(store: DurableStore) -> None:
+def test_records_are_replayed_in_order(store: Journal) -> None:
     append(store, [], [line(1), line(2)])
     append(store, [line(1)], [line(3)])
     lines, head = store.lines_at()
@@ -106,40 +106,40 @@ def test_versions_are_content_addressed(tmp_path: Path) -> None:
     assert one.head().chain != two.head().chain
     assert one.version(2, one.head().chain) != two.version(2, two.head().chain)
     # another reasoner makes other closures: the same history gets another version
-    other = DurableStore(one.path, reasoner="other", base_version="v0base")
+    other = Journal(one.path, reasoner="other", base_version="v0base")
     assert other.version(2, one.head().chain) != one.version(2, one.head().chain)
 
 
-def test_a_torn_tail_is_ignored_at_every_cut_and_cut_off_by_the_next_writer(store: DurableStore) -> None:
+def test_a_torn_tail_is_ignored_at_every_cut_and_cut_off_by_the_next_writer(store: Journal) -> None:
     append(store, [], [line(1)])
     good = os.path.getsize(store.journal_path)
     append(store, [], [line(2), line(3)])
     full = store.journal_path.read_bytes()
     for cut in range(good, len(full)):
         store.journal_path.write_bytes(full[:cut])
-        fresh = DurableStore(store.path, "test-reasoner", "v0base")
+        fresh = Journal(store.path, "test-reasoner", "v0base")
         lines, head = fresh.lines_at()
         assert head.seq == 1 and line(2) not in lines and line(3) not in lines, cut
     store.journal_path.write_bytes(full[: good + 7])
-    fresh = DurableStore(store.path, "test-reasoner", "v0base")
+    fresh = Journal(store.path, "test-reasoner", "v0base")
     append(fresh, [], [line(4)])  # recovery cuts the torn bytes before appending
     assert os.path.getsize(store.journal_path) > good
-    lines, head = DurableStore(store.path).lines_at()
+    lines, head = Journal(store.path).lines_at()
     assert head.seq == 2 and line(4) in lines and line(2) not in lines
 
 
-def test_a_corrupt_record_ends_the_journal(store: DurableStore) -> None:
+def test_a_corrupt_record_ends_the_journal(store: Journal) -> None:
     append(store, [], [line(1)])
     append(store, [], [line(2)])
     data = bytearray(store.journal_path.read_bytes())
     data[-5] ^= 0xFF  # a bit flip inside the last payload: the checksum no longer matches
     store.journal_path.write_bytes(bytes(data))
-    lines, head = DurableStore(store.path).lines_at()
+    lines, head = Journal(store.path).lines_at()
     assert head.seq == 1 and line(1) in lines and line(2) not in lines
 
 
-def test_the_head_follows_other_processes_incrementally(store: DurableStore) -> None:
-    reader = DurableStore(store.path, "test-reasoner", "v0base")
+def test_the_head_follows_other_processes_incrementally(store: Journal) -> None:
+    reader = Journal(store.path, "test-reasoner", "v0base")
     assert reader.head().seq == 0
     append(store, [], [line(1)])
     first = reader.head()
@@ -151,11 +151,11 @@ def test_the_head_follows_other_processes_incrementally(store: DurableStore) -> 
 # --- checkpoints, backup, restore -------------------------------------------------------------------------
 
 
-def test_a_checkpoint_keeps_the_content_and_the_version(store: DurableStore) -> None:
+def test_a_checkpoint_keeps_the_content_and_the_version(store: Journal) -> None:
     for n in range(1, 6):
         append(store, [], [line(n)])
     before, head = store.lines_at()
-    reader = DurableStore(store.path, "test-reasoner", "v0base")
+    reader = Journal(store.path, "test-reasoner", "v0base")
     reader.head()
     with store.locked(None):
         store.compact(store.recover())
@@ -168,7 +168,7 @@ def test_a_checkpoint_keeps_the_content_and_the_version(store: DurableStore) -> 
     assert reader.head().seq == 6
 
 
-def test_a_crash_between_checkpoint_and_new_journal_loses_nothing(store: DurableStore, monkeypatch) -> None:
+def test_a_crash_between_checkpoint_and_new_journal_loses_nothing(store: Journal, monkeypatch) -> None:
     for n in range(1, 4):
         append(store, [], [line(n)])
     before, _ = store.lines_at()
@@ -184,17 +184,17 @@ def test_a_crash_between_checkpoint_and_new_journal_loses_nothing(store: Durable
         store.compact(store.recover())
     monkeypatch.undo()
     # The manifest names the new checkpoint; the old journal's records are all at or before it.
-    fresh = DurableStore(store.path)
+    fresh = Journal(store.path)
     lines, head = fresh.lines_at()
     assert lines == before and head.seq == 3
     (store.path / ".journal.log.x1y2").write_bytes(b"left by a kill")
     append(fresh, [], [line(9)])
-    assert DurableStore(store.path).lines_at()[0] == before | {line(9)}
+    assert Journal(store.path).lines_at()[0] == before | {line(9)}
     assert sorted(p.name for p in store.path.glob("*checkpoint*")) == ["checkpoint-0000000003.nq"]
     assert not list(store.path.glob(".journal.log.*"))
 
 
-def test_backup_and_restore(store: DurableStore, tmp_path: Path) -> None:
+def test_backup_and_restore(store: Journal, tmp_path: Path) -> None:
     append(store, [], [line(1)])
     backup = tmp_path / "backup.nq"
     head = store.backup(backup)
@@ -206,7 +206,7 @@ def test_backup_and_restore(store: DurableStore, tmp_path: Path) -> None:
     assert store.version(3, new.chain) != store.version(1, head.chain)
 
 
-def test_restore_refuses_bad_files(store: DurableStore, tmp_path: Path) -> None:
+def test_restore_refuses_bad_files(store: Journal, tmp_path: Path) -> None:
     bad = tmp_path / "bad.nq"
     bad.write_text("<urn:a> <urn:b> .\n")
     with pytest.raises(RDFSyntaxError) as caught:
@@ -300,7 +300,7 @@ def test_uploaded_blank_nodes_are_renamed_apart() -> None:
 # --- the writer ---------------------------------------------------------------------------------------------
 
 
-def test_writes_are_acknowledged_once_in_the_journal(store: DurableStore, writer: Writer) -> None:
+def test_writes_are_acknowledged_once_in_the_journal(store: Journal, writer: Writer) -> None:
     receipt = writer.apply(WriteOp("update", text="INSERT DATA { GRAPH <urn:g1> { <urn:a> <urn:b> 1, 2 } }"), WHO)
     assert (receipt.seq, receipt.inserted, receipt.deleted) == (1, 2, 0)
     assert receipt.data_version == store.version(1, store.head().chain)
@@ -311,7 +311,7 @@ def test_writes_are_acknowledged_once_in_the_journal(store: DurableStore, writer
     assert [r.seq for r in records] == [1] and records[0].who == WHO and records[0].what["op"] == "update"
 
 
-def test_a_failing_write_changes_nothing(store: DurableStore, writer: Writer) -> None:
+def test_a_failing_write_changes_nothing(store: Journal, writer: Writer) -> None:
     bad = [
         (WriteOp("update", text="INSERT DATA { <urn:a> <urn:b> <urn:c> }"), ReadOnlyGraphError),
         (
@@ -346,7 +346,7 @@ def test_syntax_errors_name_line_and_column(writer: Writer) -> None:
     assert caught.value.extra == {"line": 2, "column": 35}
 
 
-def test_graph_store_operations(store: DurableStore, writer: Writer) -> None:
+def test_graph_store_operations(store: Journal, writer: Writer) -> None:
     put = writer.apply(
         WriteOp("put", graph="urn:g2", body=b"<a> <urn:p> 1, 2 .", rdf_format="ttl", base_iri="urn:g2/"), WHO
     )
@@ -367,7 +367,7 @@ def test_graph_store_operations(store: DurableStore, writer: Writer) -> None:
     assert not any("<urn:g2>" in x for x in lines) and sum("<urn:g3>" in x or "<urn:g4>" in x for x in lines) == 2
 
 
-def test_create_and_drop_behave_alike_in_every_replica(store: DurableStore, writer: Writer) -> None:
+def test_create_and_drop_behave_alike_in_every_replica(store: Journal, writer: Writer) -> None:
     writer.apply(WriteOp("update", text="CREATE GRAPH <urn:empty>"), WHO)
     writer.apply(WriteOp("update", text="CREATE GRAPH <urn:empty>"), WHO)  # empty graphs are not kept
     writer.evaluator.close()  # a fresh child must answer the same
@@ -375,7 +375,7 @@ def test_create_and_drop_behave_alike_in_every_replica(store: DurableStore, writ
         writer.apply(WriteOp("update", text="DROP GRAPH <urn:empty>"), WHO)
 
 
-def test_a_write_past_the_time_limit_is_stopped_and_the_next_one_works(store: DurableStore, writer: Writer) -> None:
+def test_a_write_past_the_time_limit_is_stopped_and_the_next_one_works(store: Journal, writer: Writer) -> None:
     body = b"".join(b'<urn:s%d> <urn:p> "%d" .\n' % (i, i) for i in range(60))
     writer.apply(WriteOp("put", graph="urn:big", body=body, rdf_format="nt"), WHO)
     writer.timeout = 1.0
@@ -390,11 +390,11 @@ def test_a_write_past_the_time_limit_is_stopped_and_the_next_one_works(store: Du
     assert writer.apply(WriteOp("update", text="INSERT DATA { GRAPH <urn:g1> { <urn:a> <urn:b> 9 } }"), WHO).seq == 2
 
 
-def test_concurrent_writers_lose_no_update(store: DurableStore, tmp_path: Path) -> None:
+def test_concurrent_writers_lose_no_update(store: Journal, tmp_path: Path) -> None:
     first = Writer(store, INFERRED, 30.0, 2048, 1000)
     first.apply(WriteOp("update", text=COUNTER), WHO)
     # Two writers on one folder stand for two web processes: they share only the files.
-    writers = [first, Writer(DurableStore(store.path, "test-reasoner", "v0base"), INFERRED, 30.0, 2048, 1000)]
+    writers = [first, Writer(Journal(store.path, "test-reasoner", "v0base"), INFERRED, 30.0, 2048, 1000)]
     failures: list[BaseException] = []
 
     def increment(writer: Writer) -> None:
@@ -417,7 +417,7 @@ def test_concurrent_writers_lose_no_update(store: DurableStore, tmp_path: Path) 
     assert '<urn:counter> <urn:value> "60"^^<http://www.w3.org/2001/XMLSchema#integer> <urn:c> .' in lines
 
 
-def test_journal_records_are_json_with_the_delta(store: DurableStore, writer: Writer) -> None:
+def test_journal_records_are_json_with_the_delta(store: Journal, writer: Writer) -> None:
     writer.apply(WriteOp("update", text='INSERT DATA { GRAPH <urn:g1> { <urn:a> <urn:b> "é\\n" } }'), WHO)
     data = store.journal_path.read_bytes()
     assert data[:4] == MAGIC
@@ -437,7 +437,7 @@ def test_backup_and_restore_commands(tmp_path: Path, cache_dir: Path, capsys) ->
 
 
 def test_old_store_versions_are_pruned_from_the_cache(tmp_path: Path) -> None:
-    from service.data.snapshots import STORE_GRAPHS, _prune_cache
+    from service.data.snapshots import STORE_GRAPHS, prune_cache
 
     old, new, shipped = (tmp_path / name for name in ("aaaaaaaaaaaa-1", "bbbbbbbbbbbb-2", "cdf90d5d3d840dfe"))
     for folder in (old, new, shipped):
@@ -447,5 +447,5 @@ def test_old_store_versions_are_pruned_from_the_cache(tmp_path: Path) -> None:
         (folder / STORE_GRAPHS).write_text("")
     os.utime(old / "dataset.nq", (1, 1))
     os.utime(shipped / "dataset.nq", (1, 1))
-    _prune_cache(tmp_path, keep=new)
+    prune_cache(tmp_path, keep=new)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bbbbbbbbbbbb-2", "cdf90d5d3d840dfe"]

@@ -1,4 +1,4 @@
-"""The rl reasoner (service.rules) stores exactly what owlrl + the junk filter stores.
+"""The rl reasoner (service.data.rules) stores exactly what owlrl + the junk filter stores.
 
 Proved on the real data, on a generated sample of organisations (benchmarks/orggen.py, seeded), rule by rule on
 small cases, on seeded random ontologies mixing every construct, and where rl must hand over to owlrl.

@@ -235,7 +235,8 @@ def test_service_is_refused_without_a_connection(snapshot: Snapshot, listener: t
         with pytest.raises(ServiceForbiddenError):
             engine.execute(QueryJob(query, "json"))
     assert seen == []
-    # allow-listed: service.remote calls it (bind join, service_timeout, no redirects); the listener drops it
+    # allow-listed: service.engines.service_calls calls it (bind join, service_timeout, no redirects);
+    # the listener drops it
     with pytest.raises(RemoteServiceError) as failed:
         RdflibEngine(snapshot, service_allow=(url,)).execute(QueryJob(query, "json"))
     assert failed.value.extra["endpoint"] == url and seen

@@ -14,12 +14,12 @@ from processes import gone
 
 from service.config import load_settings
 from service.data.oxstores import build_disk_store, disk_store
-from service.data.snapshots import DISK_STORE, QUAD_COUNT, STORE_GRAPHS, Snapshot, _prune_cache, hold, load_snapshot
+from service.data.snapshots import DISK_STORE, QUAD_COUNT, STORE_GRAPHS, Snapshot, hold, load_snapshot, prune_cache
 from service.engines.base import QueryJob
 from service.engines.embedded import EmbeddedEngine
 from service.engines.factory import engine_for
 from service.errors import ConfigError, NotReadyError, QueryResourceError, QueryTimeoutError
-from service.library.vocabulary import _vocabulary_of, load_vocabulary
+from service.library.vocabulary import load_vocabulary, vocabulary_of
 from service.runtime.executor import QueryExecutor
 
 EX = "http://example.org/"
@@ -198,21 +198,21 @@ def test_pruning_never_removes_a_version_in_use(tmp_path: Path) -> None:
         os.utime(snapshot.nquads, (1, 1))  # older than PRUNE_SECONDS
     settings = load_settings({"query_workers": "1"}, environ={})
     with QueryExecutor(settings, engine_for, served) as pool:
-        _prune_cache(cache, keep=newest.nquads.parent)
+        prune_cache(cache, keep=newest.nquads.parent)
         assert sorted(p.name for p in cache.iterdir()) == ["aaaaaaaaaaaa-1", "cccccccccccc-3"]
         assert pool.run(QueryJob("ASK { ?s ?p ?o }", "json"), 5).rows == 1
         with pytest.raises(NotReadyError):
             hold(idle)  # a pruned version cannot be served again
         processes = [pool.zygote_pid, *pool.worker_pids]
     assert all(gone(pid) for pid in processes)  # (killed processes let go of their files as they exit)
-    _prune_cache(cache, keep=newest.nquads.parent)  # nobody serves it any more
+    prune_cache(cache, keep=newest.nquads.parent)  # nobody serves it any more
     assert sorted(p.name for p in cache.iterdir()) == ["cccccccccccc-3"]
 
 
 def test_the_vocabulary_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     built = load_vocabulary(tmp_path)
     assert [p.name.startswith("vocabulary-") for p in tmp_path.iterdir()] == [True]
-    _vocabulary_of.cache_clear()
+    vocabulary_of.cache_clear()
 
     def must_not_build(*_):
         raise AssertionError("built again although it is cached")
@@ -221,7 +221,7 @@ def test_the_vocabulary_is_cached_on_disk(tmp_path: Path, monkeypatch: pytest.Mo
     try:
         assert load_vocabulary(tmp_path) == built
     finally:
-        _vocabulary_of.cache_clear()
+        vocabulary_of.cache_clear()
 
 
 def test_a_snapshot_over_the_limit_is_served_from_disk(cache_dir: Path) -> None:
