@@ -8,7 +8,8 @@ benchmarks.orggen up to the size (asserted quads, as benchmarks.scale counts the
 closure of it all (`service.data.reasoning.materialise`, as benchmarks.scale caches it) as the inferred graph.
 
 Each query runs with its default parameters in pyoxigraph directly, the way the embedded engine
-(service.engines.embedded) runs it: the default graph is a materialised set union of every graph, single-valued parameters are `substitutions=`,
+(service.engines.embedded) runs it: the default graph is a materialised set union of every graph,
+single-valued parameters are `substitutions=`,
 every row is read. Three layouts of that same dataset (`--dataset`, see `load_store`): `lists`, the engine's up to
 git 46e28ec (the union in a named graph, it and every named graph passed as lists); `memory`, the union in the
 store's own default graph and nothing passed; `rocksdb`, the same on disk. Each query runs `--runs` times in a
