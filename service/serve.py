@@ -82,7 +82,7 @@ def serve(settings: Settings) -> None:
         workers=settings.workers,
         blocking_threads=settings.threads,
         # Slow clients: the request head must arrive within 10 s and fit in 64 KiB (URL + headers); bodies are
-        # read within a time limit by the app (service.app._guard_request).
+        # read within a time limit by the app (service.web.bodies.BodyReader).
         http1_settings=HTTP1Settings(header_read_timeout=10_000, max_buffer_size=HEAD_BYTES),
         log_dictconfig=logging_config(settings.log_level),
     ).serve()

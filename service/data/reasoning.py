@@ -1,6 +1,6 @@
 """OWL 2 RL closure, filtered down to the inferences worth keeping.
 
-Two reasoners give the same result: `rl` (service.rules, the default: owlrl's rules run semi-naively, seconds where
+Two reasoners give the same result: `rl` (service.data.rules, the default: owlrl's rules run semi-naively, seconds where
 owlrl takes minutes) and `owlrl`, the reference. Where `rl` cannot promise owlrl's result (vocabulary it does not
 implement, an inconsistency) it says why in the log and runs owlrl instead.
 """

@@ -10,6 +10,9 @@ Left out on purpose: `x owl:sameAs x` for every term x (eq-ref). It changes noth
 is described (given a domain, made a sub-property, put in a chain …); that case, OWL vocabulary whose rules are not
 implemented here (keys, cardinalities, AllDifferent, AllDisjoint…), and inconsistent input (owlrl then adds error
 messages as fresh blank nodes) raise `Unsupported`, and the caller runs owlrl instead.
+
+One module on purpose: the rule table, the axiom compilers and the semi-naive join loop share the interned
+vocabulary and the indexes in their hot path; `tests/unit/data/test_reasoner_equality.py` proves it equal to owlrl.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""DOC_SNAP"""
+"""Builds the dataset every part shares: ontology + data + provenance graphs, and the cached inferred graph.
+
+Without a store folder the data is the shipped files'; with one (`--store-dir`) it is the store's, at its newest
+journal position (service.journal), materialised once per data version in the same cache.
+"""
 
 from __future__ import annotations
 

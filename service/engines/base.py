@@ -32,7 +32,7 @@ class QueryJob:
     """A query as the protocol layer hands it to an engine: text, options and the result format to write."""
 
     query: str
-    result_format: str  # a key of service.formats.BY_KEY: json xml csv tsv ttl nt jsonld rdfxml trig nq
+    result_format: str  # a key of service.sparql.formats.BY_KEY: json xml csv tsv ttl nt jsonld rdfxml trig nq
     infer: bool = True
     default_graph_uris: tuple[str, ...] = ()
     named_graph_uris: tuple[str, ...] = ()

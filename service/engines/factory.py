@@ -21,7 +21,7 @@ def engine_for(settings: Settings, snapshot: Snapshot) -> Engine:
         ConfigError: an unknown engine, or a remote store that cannot be queried.
     """
     if settings.engine == "embedded":
-        if settings.service_allow:  # pyoxigraph cannot be told how to call SERVICE: see service.remote
+        if settings.service_allow:  # pyoxigraph cannot be told how to call SERVICE: see service.engines.federating
             return FederatingEmbeddedEngine(snapshot, settings.service_allow, settings.service_timeout)
         return EmbeddedEngine(snapshot, settings.service_allow)
     if settings.engine == "rdflib":

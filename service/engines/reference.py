@@ -110,7 +110,7 @@ class RdflibEngine(Engine):
     """rdflib Dataset loaded from the snapshot's N-Quads: the reference engine.
 
     rdflib's own SERVICE client has no timeout and follows redirects to any host (PITFALLS): an allow-listed
-    SERVICE is evaluated by service.remote instead (bind join, `service_timeout`, no redirects).
+    SERVICE is evaluated by service.engines.service_calls instead (bind join, `service_timeout`, no redirects).
     """
 
     name = "rdflib"

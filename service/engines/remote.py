@@ -1,4 +1,9 @@
-"""DOC_REMOTE"""
+"""The engine over a remote SPARQL 1.1 store (`--engine remote`, through SPARQLWrapper).
+
+Queries are sent as the store's protocol expects; named-query parameters are written as VALUES rows from parsed
+RDF terms (never from the client's text); the store's errors are mapped onto our problem codes (a syntax error
+keeps its line and column). SERVICE evaluation shared by the local engines lives in `service.engines.service_calls`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,22 @@
-"""SERVICE evaluated by us, for rdflib's evaluator: allow-listed endpoints as bind joins with a timeout."""
+"""SERVICE evaluated by us, inside rdflib's algebra evaluation: allow-listed endpoints as bind joins.
+
+SERVICE. Neither engine's own client is fit to call out (PITFALLS, and measured with pyoxigraph 0.5.13): rdflib's
+has no timeout and follows redirects to any host; pyoxigraph's has no timeout and no Python switch, and it ships
+the bare inner pattern (`SELECT * WHERE { … }`) without the bindings the outer query already has, so every call
+downloads everything the pattern matches remotely. Both engines therefore evaluate SERVICE here, inside rdflib's
+algebra evaluation (`CUSTOM_EVALS`): the rdflib engine directly, the embedded engine by running its SERVICE queries
+through rdflib's evaluator over a read-only view of its own pyoxigraph store (`FederatingEmbeddedEngine`).
+
+A SERVICE call here:
+- goes only to an endpoint on the allowlist (checked again, after `sparql.lexer.check_query` checked the text);
+- is a *bind join*: the solutions found so far are sent along as one `VALUES` block per batch of rows (grouped by
+  which of the pattern's variables they bind; never a blank node, which means nothing to another endpoint), and
+  the answers are joined back locally; a left side with no rows makes no call at all;
+- has its own time limit (`service_timeout`), never follows a redirect, reads at most MAX_ANSWER_BYTES, accepts
+  only SPARQL results media types, and relabels the remote blank nodes so they never meet ours;
+- fails as RemoteServiceError (502, `service-error`, naming the endpoint), or, under SERVICE SILENT, yields the one
+  empty solution (the rows found so far pass through unchanged).
+"""
 
 from __future__ import annotations
 

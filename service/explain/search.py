@@ -1,4 +1,21 @@
-"""DOC_SEARCH"""
+"""Why a triple holds: its source quote, or the OWL 2 RL rule and premises down to the quotes.
+
+owlrl records no derivations, so explanations are rebuilt backwards: for a target triple, every rule instance
+whose conclusion it is and whose premises all lie in the (unfiltered) OWL 2 RL closure is a candidate, and the
+premises are explained the same way. Iterative deepening over the derivation height finds the shortest
+derivation first (ties: fewest nodes); a strictly falling height bound makes cycles (inverse pairs, symmetric
+and transitive loops) terminate. Rules are named as in OWL 2 Profiles §4.3 (prp-spo2, cax-sco, scm-sco, …).
+
+Terms on the command line and in `?s=&p=&o=` may be written as:
+`<IRI>` or a bare `http(s)://…` IRI; a CURIE with a known prefix (`gk:coHandledBy`, `id:section/6`,
+`skos:broader`, `rdf:type`, …); `a` for rdf:type; `kind/slug` for `id:kind/slug` (`section/6`,
+`project/major-industrial-project`); a bare name for `gk:name` (`coHandledBy`); a literal in N-Triples
+syntax (`"秘书六科"@zh`); `_:label` for a blank node of the loaded dataset.
+
+One module on purpose: the Explainer, its rule instances (property, class, equality and schema rules) and the
+search over them share the closure index and the RDF lists of the ontology; split, each part would take the
+explainer apart again. What an explanation is and how it reads lives in `service.explain.explanation`.
+"""
 
 from __future__ import annotations
 
@@ -837,7 +854,7 @@ def _ontology_iri(explainer: Explainer, graph: str) -> str | None:
 
 
 def _closure(asserted: set[Triple]) -> set[Triple]:
-    """The whole OWL 2 RL closure, as service.reasoning computes it but before its junk filter."""
+    """The whole OWL 2 RL closure, as service.data.reasoning computes it but before its junk filter."""
     work = full_closure(asserted)
     # Literal subjects (eq-ref, dt-type2 on literals) are never premises of anything worth explaining.
     return {t for t in work if not isinstance(t[0], Literal)}

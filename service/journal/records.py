@@ -41,7 +41,7 @@ class WriteOp:
     base_iri: str | None = None  # resolves relative IRIs of the update or upload
     graph: str | None = None  # the target graph of put/post/delete
     body: bytes = b""  # the uploaded RDF (put/post/add)
-    rdf_format: str | None = None  # a key of service.formats.BY_KEY for the upload
+    rdf_format: str | None = None  # a key of service.sparql.formats.BY_KEY for the upload
 
     def summary(self) -> dict[str, Any]:
         """What the audit log and the journal record say about the request (never the whole upload)."""

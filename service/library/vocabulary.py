@@ -153,7 +153,7 @@ def vocabulary_of(files: tuple[tuple[str, float, int], ...], cache_dir: Path | N
             return Vocabulary.from_json(json.loads(cached.read_bytes()))
     store = ox.Store()
     for index, (path, _, _) in enumerate(files):
-        if index == 0:  # the ontology (Turtle) goes into its own graph, as in service.store
+        if index == 0:  # the ontology (Turtle) goes into its own graph, as in service.data.sources
             store.load(path=path, format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(names.ONTOLOGY_GRAPH))
         else:
             store.load(path=path, format=ox.RdfFormat.TRIG)

@@ -14,7 +14,7 @@ it closes every socket and pipe it inherited, so a client connection or another 
 process closes is not kept open by it. Each worker gets its engine ready after the fork (an on-disk store is opened
 there, never shared across a fork) and says so before its first query.
 
-An executor holds its data version in use (service.store.hold) until it is closed, so the cache never prunes a
+An executor holds its data version in use (service.data.snapshots.hold) until it is closed, so the cache never prunes a
 version that its processes still read; the zygote lets go of the marks of other executors' versions.
 """
 

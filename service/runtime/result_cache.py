@@ -6,7 +6,7 @@ An answer is found two ways, sharing one memory budget:
   format, `infer`, the protocol graphs, the base IRI, the bound parameters and the row limit — so the same query
   sent by GET, by form or as a body, or reformatted, runs once per data version;
 - by the exact bytes of an HTTP request (`RequestKey`), so that a client repeating itself is answered before the
-  web framework runs at all (`service.app.FastAnswers`).
+  web framework runs at all (`service.web.fast_path.FastAnswers`).
 
 Every key carries the data version the answer was computed on; a new version (a write, a swap) empties the cache,
 and a lookup only ever returns an answer of the version being served. Queries whose answer may differ between two

@@ -59,7 +59,7 @@ def answer_query(
         record.rows = answer.rows
         request_key = request.environ.get(REQUEST_KEY)
         if request_key is not None:
-            st.cache.put(request_key, answer)  # the same bytes again: answered before Flask (service.app)
+            st.cache.put(request_key, answer)  # the same bytes again: answered before Flask (service.web.fast_path)
     return cached_response(answer)
 
 

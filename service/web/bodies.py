@@ -17,7 +17,7 @@ BODY_ERROR = "guian_kg.body_error"  # WSGI environ: why the body could not be re
 
 
 def guard_request() -> Response | None:
-    """414 for an over-long URL; the error of a body that did not arrive whole in time (read by `FastAnswers`)."""
+    """414 for an over-long URL; the error of a body that did not arrive whole in time (read by `BodyReader`)."""
     environ = request.environ
     if len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", "")) > MAX_URL_BYTES:
         raise errors.URITooLongError(f"the URL is over {MAX_URL_BYTES} bytes; send the query with POST")

@@ -24,7 +24,7 @@ class FastAnswers:
     (/sparql, a named query) whose exact bytes were answered before on the data version being served, without
     Flask, the engine or a query worker. Its response carries the same headers as Flask's would (tests compare
     them); everything else, and every first time, goes to Flask, which keeps the answer for next time
-    (`service.views.answer_query`).
+    (`service.web.answer.answer_query`).
     """
 
     def __init__(self, app: Flask, state: ServiceState) -> None:

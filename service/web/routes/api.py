@@ -3,7 +3,7 @@
 The library is loaded when the blueprint is registered (a broken `.rq` stops `create_app` with the file and
 line); a named query runs through the app's query executor exactly as a /sparql query does, with the same
 negotiation, `format=`, `infer=` and `timeout=`; its parameters are bound as RDF terms by
-`service.query_library`.
+`service.library`.
 """
 
 from __future__ import annotations
