@@ -24,7 +24,7 @@ class OxigraphView(Store):
     """A read-only rdflib store over an embedded engine's pyoxigraph store, so rdflib's evaluator can run on it.
 
     Pattern lookups with no graph (`context=None`) read the union of every graph, one triple once: the store's
-    default graph (the asserted union) and the inferred graph, which are disjoint (see service.data.oxstores). The graphs
+    default graph (the asserted union) and the inferred graph, which are disjoint (service.data.oxstores). The graphs
     each triple sits in are listed lazily: its named graphs (the default graph is that internal union).
     """
 
