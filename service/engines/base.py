@@ -40,6 +40,9 @@ class QueryJob:
     # Named-query parameters: variable name -> term in N-Triples syntax, bound as RDF terms (never pasted).
     bindings: tuple[tuple[str, str], ...] = ()
     max_rows: int = 100_000
+    # The query form, when the caller already ran sparql.lexer.check_query on the text with the engine's own
+    # allowlist (the web process does, once per request); None: the engine checks it.
+    form: str | None = None
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ class EmbeddedEngine(Engine):
             ResultTooLargeError: past `job.max_rows` rows or triples.
             GuianError: any other failure, with a safe message (the cause is logged).
         """
-        form = check_query(job.query, self.service_allow)
+        form = job.form or check_query(job.query, self.service_allow)
         fmt = result_format(job, form)
         dataset = query_dataset(job, self.snapshot, dataset_clause(job.query, job.base_iri))
         options: dict[str, Any] = {"base_iri": job.base_iri, "substitutions": substitutions(job)}

@@ -176,7 +176,7 @@ class RdflibEngine(Engine):
             ResultTooLargeError: past `job.max_rows` rows or triples.
             GuianError: any other failure, with a safe message (the cause is logged).
         """
-        form = check_query(job.query, self.service_allow)
+        form = job.form or check_query(job.query, self.service_allow)
         fmt = result_format(job, form)
         query = self._prepare(job)
         if _has_service(query.algebra):

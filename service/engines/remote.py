@@ -264,7 +264,7 @@ class RemoteEngine(Engine):
             QueryTimeoutError: the store did not answer in time.
             RemoteServiceError: the store could not be reached, failed, or answered something unreadable.
         """
-        form = check_query(job.query, self.service_allow)
+        form = job.form or check_query(job.query, self.service_allow)
         fmt = result_format(job, form)
         default, named = self._graph_params(job)
         text, shift = job.query, 0

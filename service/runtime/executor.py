@@ -37,7 +37,7 @@ import threading
 import time
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 from service import errors
@@ -436,8 +436,9 @@ class QueryExecutor:
             NotReadyError: after close(), or when no worker could be started.
             GuianError: whatever the engine raised (syntax, result size, ...).
         """
-        check_query(job.query, self.settings.service_allow)
-        timeout = min(timeout, self.settings.query_timeout)
+        if job.form is None:
+            job = replace(job, form=check_query(job.query, self.settings.service_allow))
+        timeout = min(timeout, self.settings.query_timeout)  # the one clamp: a client may only lower the limit
         deadline = time.monotonic() + timeout
         worker = self._acquire(deadline, timeout)
         try:

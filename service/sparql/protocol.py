@@ -195,11 +195,6 @@ def parse_timeout(value: str | None) -> float | None:
     return seconds
 
 
-def effective_timeout(requested: float | None, limit: float) -> float:
-    """The time limit of one query: the server's, or the client's when that is lower."""
-    return limit if requested is None else min(requested, limit)
-
-
 def parse_control(params: Sequence[tuple[str, str]]) -> Control:
     """The control parameters among a request's decoded parameters, each given at most once (others ignored).
 

@@ -13,7 +13,7 @@ from service.engines.base import QueryJob
 from service.runtime.result_cache import Answer
 from service.sparql.formats import Format
 from service.sparql.lexer import check_query
-from service.sparql.protocol import FORM_FORMATS, RDF_FORMATS, choose_format, effective_timeout
+from service.sparql.protocol import FORM_FORMATS, RDF_FORMATS, choose_format
 from service.web.headers import answer_headers
 from service.web.state import state
 
@@ -41,9 +41,10 @@ def answer_query(
             result_format=fmt.key,
             infer=settings.infer if infer is None else infer,
             max_rows=settings.max_result_rows,
+            form=record.form,
             **job_options,
         )
-        limit = effective_timeout(timeout, settings.query_timeout)
+        limit = settings.query_timeout if timeout is None else timeout  # the executor clamps it to the limit
         key = st.cache_identity(job)
         if key is None:
             outcome = st.run(job, limit)

@@ -67,6 +67,11 @@ class Metrics:
         )
 
 
+def query_digest(text: str) -> str:
+    """The short sha256 of a query's text that the query log and kept answers carry."""
+    return hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
+
+
 @dataclass
 class QueryRecord:
     """What one query did, filled in while it runs and logged as one JSON line when it ends."""
@@ -75,6 +80,7 @@ class QueryRecord:
     rows: int = 0
     status: int = 200
     cache: str | None = None  # hit | miss | None (not cacheable, or the cache is off)
+    query_sha256: str = ""  # of the query text (12 hex), for the log line and a kept answer
 
 
 class ServiceState:
@@ -189,7 +195,7 @@ class ServiceState:
     @contextmanager
     def observe_query(self, text: str) -> Iterator[QueryRecord]:
         """Time a client's query, count it in the metrics and log one JSON line about it, however it ends."""
-        record = QueryRecord()
+        record = QueryRecord(query_sha256=query_digest(text))
         started = time.perf_counter()
         self.metrics.in_flight.inc()
         try:
@@ -204,8 +210,7 @@ class ServiceState:
             raise
         finally:
             self.metrics.in_flight.dec()
-            digest = hashlib.sha256(text.encode("utf-8", "replace")).hexdigest()[:12]
-            self.log_query(digest, record, time.perf_counter() - started, g.get("request_id"))
+            self.log_query(record.query_sha256, record, time.perf_counter() - started, g.get("request_id"))
 
     def log_query(self, query_sha256: str, record: QueryRecord, elapsed: float, request_id: str | None) -> None:
         """Time a finished query in the metrics and write its one JSON line to the query log."""
@@ -255,7 +260,7 @@ class ServiceState:
             record.cache = result
         if answer is None:
             outcome = self.run(job, timeout)
-            digest = hashlib.sha256(job.query.encode("utf-8", "replace")).hexdigest()[:12]
+            digest = record.query_sha256 if record is not None else query_digest(job.query)
             content_type = BY_KEY[job.result_format].content_type
             answer = Answer(version, etag, content_type, outcome.body, outcome.form, outcome.rows, digest)
             self.cache.put(identity, answer)
