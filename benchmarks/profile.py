@@ -19,7 +19,6 @@ import datetime as dt
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,10 +26,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import common
-from benchmarks.common import RESULTS, VENV_BIN, Server, log
+from benchmarks.common import RESULTS, Server, log
 from benchmarks.loadgen import Request, run_wrk
 from benchmarks.servers import ceiling_server, export_dataset, guian_kg_command
-from benchmarks.spy import roles
+from benchmarks.spy import PY_SPY, record, roles
 from benchmarks.workloads import Query, adhoc, flagship, load_facts, request_for, resource_pages
 from service.config import load_settings
 from service.data.snapshots import load_snapshot
@@ -165,29 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ceiling = ceiling_server(folder, 2)
         with common.running([server, ceiling]):
             report["ladder"] = ladder(server, ceiling, queries, args)
-            pyspy = VENV_BIN / "py-spy"
-            if pyspy.exists() and server.process is not None:
+            if PY_SPY.exists() and server.process is not None:
                 raw = folder / "pyspy.txt"
-                spy = subprocess.Popen(
-                    [
-                        str(pyspy),
-                        "record",
-                        "--pid",
-                        str(server.process.pid),
-                        "--subprocesses",
-                        "--format",
-                        "raw",
-                        "--rate",
-                        "250",
-                        "--duration",
-                        str(int(args.duration * 2)),
-                        "--output",
-                        str(raw),
-                        "--nonblocking",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+                spy = record(server.process.pid, raw, 250, int(args.duration * 2))
                 time.sleep(1.0)
                 run_wrk(
                     server.base,

@@ -20,7 +20,6 @@ import datetime as dt
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -33,7 +32,7 @@ from benchmarks.common import RESULTS, VENV_BIN, Server, log
 from benchmarks.compare import Answer, agree, answer_of, send
 from benchmarks.loadgen import Request, have_wrk, run_wrk
 from benchmarks.servers import ceiling_server, export_dataset, guian_kg_command, prepare_oxigraph
-from benchmarks.spy import roles
+from benchmarks.spy import PY_SPY, record, roles
 from benchmarks.workloads import Query, cold_mix, flagship, load_facts, request_for, resource_pages
 from service.library.queries import load_library
 
@@ -272,33 +271,13 @@ def drain(system: System, timeout: float = 300.0) -> None:
 
 def profile_ours(system: System, plan: Plan, args: argparse.Namespace, folder: Path) -> dict | None:
     """py-spy over our whole process tree while the flagship runs: where the time goes, by function."""
-    pyspy = VENV_BIN / "py-spy"
-    if not pyspy.exists() or system.server.process is None:
+    if not PY_SPY.exists() or system.server.process is None:
         return None
     raw = folder / "profile.txt"
     queries = plan.timed["flagship"].get(system.name) or plan.workloads["flagship"]
     cold = plan.timed["cold"].get(system.name) or []
     requests = [system.request(q) for q in queries]
-    spy = subprocess.Popen(
-        [
-            str(pyspy),
-            "record",
-            "--pid",
-            str(system.server.process.pid),
-            "--subprocesses",
-            "--format",
-            "raw",
-            "--rate",
-            "200",
-            "--duration",
-            str(int(args.duration) + 2),
-            "--output",
-            str(raw),
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    spy = record(system.server.process.pid, raw, 200, int(args.duration) + 2)
     time.sleep(1.0)
     try:
         run_wrk(system.server.base, requests, mode="cycle", duration=args.duration / 2, connections=args.connections)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
+
+from benchmarks.common import VENV_BIN
+
+PY_SPY = VENV_BIN / "py-spy"
 
 
 def roles(raw: Path, top: int = 12) -> dict:
@@ -60,3 +65,10 @@ def _short(frame: str) -> str:
         if marker in path:
             path = path.split(marker, 1)[1]
     return f"{name} ({path})"
+
+
+def record(pid: int, raw: Path, rate: int, seconds: int) -> subprocess.Popen:
+    """Start py-spy recording the process tree of `pid` into `raw` (raw format); it stops after `seconds`."""
+    command = [str(PY_SPY), "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", str(rate)]
+    command += ["--duration", str(seconds), "--output", str(raw), "--nonblocking"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
