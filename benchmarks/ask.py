@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 
 from benchmarks.common import REPO, RESULTS, write_report
+from service.web.app import create_app
 
 sys.path.insert(0, str(REPO / "tests"))
 from askset import questions, score
@@ -33,8 +34,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache-dir", default=str(Path(tempfile.gettempdir()) / "guian-kg-bench-ask"))
     parser.add_argument("--output", type=Path, default=RESULTS / f"ask-{date.today().isoformat()}.md")
     args = parser.parse_args(argv)
-
-    from service.app import create_app
 
     app = create_app({"cache_dir": args.cache_dir})
     client = app.test_client()

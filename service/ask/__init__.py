@@ -3,7 +3,7 @@
 `Asker.ask(question, run, version)` understands a question (service.ask.normalise, .entities, .patterns), runs
 the one named query it maps to through `run` — the library's own text and RDF-term bindings, never SPARQL
 assembled from the question — and writes the answer (service.ask.answer). Deterministic and offline. No Flask
-here: the web layer (service.views.ask) and the command line (`guian-kg ask`) each pass their own `run`.
+here: the web layer (service.web.routes.ask) and the command line (`guian-kg ask`) each pass their own `run`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from service.ask.entities import LABELS_QUERY, Lexicon, section_numbers
 from service.ask.normalise import correct, language, normalise
 from service.ask.patterns import OUT_OF_SCOPE, Refusal, Understanding, understand
 from service.errors import InvalidParameterError
-from service.query_library import Library, PreparedQuery, Vocabulary
+from service.library.queries import Library, PreparedQuery
+from service.library.vocabulary import Vocabulary
 
 MAX_QUESTION = 500  # characters
 MAX_KEPT_FACTS = 512  # resources whose provenance rows are kept per data version

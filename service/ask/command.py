@@ -7,6 +7,11 @@ from typing import Any
 
 from service.ask import Asker
 from service.config import Settings
+from service.data.snapshots import load_snapshot
+from service.engines.base import QueryJob
+from service.engines.factory import engine_for
+from service.library.queries import load_library
+from service.library.vocabulary import load_vocabulary
 
 
 def render_text(document: dict[str, Any]) -> str:
@@ -20,10 +25,6 @@ def render_text(document: dict[str, Any]) -> str:
 
 def ask_cli(question: str, settings: Settings, *, as_json: bool = False) -> int:
     """Answer one question from the local data; 0 when understood, 1 when declined."""
-    from service.engine import QueryJob, engine_for
-    from service.query_library import load_library, load_vocabulary
-    from service.store import load_snapshot
-
     snapshot = load_snapshot(settings)
     engine = engine_for(settings, snapshot)
     library = load_library(base_iri=settings.base_iri, vocabulary=load_vocabulary(settings.reasoning_cache))

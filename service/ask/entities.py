@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from service import names
 from service.ask.normalise import normalise, words
-from service.query_library import Vocabulary, short_name
+from service.library.vocabulary import Vocabulary, short_name
 
 # Kinds of resource, most specific first (a resource gets the first kind it has).
 KINDS = ("section", "domain", "mechanism", "outcome", "project", "project-kind", "resource")

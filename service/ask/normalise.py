@@ -12,6 +12,9 @@ import re
 import unicodedata
 from collections.abc import Iterable
 
+import opencc
+from rapidfuzz import fuzz, process
+
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 # Everything that is neither a letter, a digit nor a CJK ideograph separates words (after NFKC).
 _SEPARATORS = re.compile(r"[^\w\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+|_")
@@ -148,9 +151,7 @@ COMMON = frozenset(
 
 
 @functools.lru_cache(maxsize=1)
-def _converter():
-    import opencc
-
+def _converter() -> opencc.OpenCC:
     return opencc.OpenCC("t2s")
 
 
@@ -180,8 +181,6 @@ def words(text: str) -> list[str]:
 
 def correct(text: str, known: Iterable[str] | frozenset[str]) -> str:
     """The normalised text with each unknown Latin word of 4+ letters replaced by the nearest known word."""
-    from rapidfuzz import fuzz, process
-
     vocabulary = known if isinstance(known, frozenset) else frozenset(known)
     pool = [w for w in vocabulary if len(w) >= MIN_FUZZY_LENGTH]
 

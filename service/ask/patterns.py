@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from service.ask.entities import Entity, without_sections
-from service.query_library import short_name
+from service.library.vocabulary import short_name
 
 MAX_SECTION = 9
 

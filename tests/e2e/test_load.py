@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from service import names
-from service.writes import DurableStore
+from service.journal.log import Journal
 
 pytestmark = pytest.mark.e2e
 
@@ -142,7 +142,8 @@ def test_32_clients_mixed_load(loaded_server, tmp_path: Path) -> None:
     server, store_dir = loaded_server
     base = server.base
     setup = {"update": f"INSERT DATA {{ GRAPH <{COUNTER}> {{ <urn:counter> <urn:value> 0 }} }}"}
-    assert requests.post(base + "/update", data=setup, headers=AUTH, timeout=30).status_code == 200
+    first = requests.post(base + "/update", data=setup, headers=AUTH, timeout=30)
+    assert first.status_code == 200, first.text
 
     def request(session: requests.Session, kind: str, client: int, rng: random.Random) -> requests.Response:
         if kind == "select":
@@ -237,7 +238,7 @@ def test_32_clients_mixed_load(loaded_server, tmp_path: Path) -> None:
     elapsed = time.monotonic() - began
 
     # No lost update: once the newest version is served, the counter equals the acknowledged increments.
-    head = DurableStore(store_dir).head()
+    head = Journal(store_dir).head()
     deadline = time.monotonic() + 180
     while not requests.get(base + "/readyz", timeout=10).json()["data_version"].endswith(f"-{head.seq}"):
         assert time.monotonic() < deadline, "the server did not catch up with the journal"

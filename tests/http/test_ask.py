@@ -129,7 +129,7 @@ def test_a_post_that_is_not_a_form_is_refused(embedded, assert_problem):
 
 
 def test_a_resource_added_by_an_update_is_understood_next(cache_dir):
-    from service.app import create_app
+    from service.web.app import create_app
 
     app = create_app({"cache_dir": str(cache_dir), "update_token": TOKEN, "query_timeout": 5.0})
     try:
