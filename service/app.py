@@ -39,11 +39,12 @@ from service.views.pages import bp as pages_bp
 from service.views.sparql import bp as sparql_bp
 from service.views.store import bp as store_bp
 from service.views.void import bp as void_bp
+from service.views.workbench import bp as workbench_bp
 from service.writes import Follower, Writer, ephemeral_store_dir, run_build
 
 log = logging.getLogger("guian_kg.app")
 
-BLUEPRINTS = (sparql_bp, store_bp, void_bp, ops_bp, pages_bp, explain_bp, api_bp)
+BLUEPRINTS = (sparql_bp, store_bp, void_bp, ops_bp, pages_bp, explain_bp, api_bp, workbench_bp)
 
 # Werkzeug's own HTTP errors (routing, body limits) rendered as members of the GuianError family.
 _HTTP_ERRORS: dict[int, type[GuianError]] = {
