@@ -253,3 +253,98 @@ def lint(text: str, service_allow: tuple[str, ...], base_iri: str) -> dict[str, 
     except (RuntimeError, ValueError) as exc:  # parsed, but refused before any row (e.g. an unknown function)
         return {"ok": False, "problem": QuerySyntaxError(str(exc)).problem()}
     return {"ok": True, "form": form}
+
+
+# --- OpenAPI ---------------------------------------------------------------------------------------------------
+
+_PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+_TEXTS = {"type": "object", "additionalProperties": {"type": "string"}}
+_ITEM = {
+    "type": "object",
+    "required": ["iri", "kind", "insert", "label", "labels", "definition", "definitions"],
+    "properties": {
+        "iri": {"type": "string"},
+        "kind": {"enum": list(KINDS[1:])},
+        "insert": {"type": "string", "description": "What goes into the query: prefix:local, <iri> or prefix:"},
+        "label": {"type": "string", "description": "The label in the asked language where there is one"},
+        "labels": _TEXTS,
+        "definition": {"type": "string"},
+        "definitions": _TEXTS,
+    },
+}
+
+
+def _string_parameter(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+
+
+def openapi_paths() -> dict[str, Any]:
+    """The OpenAPI 3.1 path items of /api/complete and /api/lint (added to the named-query API's document)."""
+    bad = {"description": "A bad parameter", "content": {"application/problem+json": {"schema": _PROBLEM_REF}}}
+    return {
+        "/api/complete": {
+            "get": {
+                "operationId": "complete",
+                "summary": "What the query editor completes: prefixes, classes, properties, resources by label",
+                "tags": ["editor"],
+                "parameters": [
+                    _string_parameter(
+                        "prefix", "The text before the caret: a label (zh/en), prefix:local or <iri", maxLength=MAX_TEXT
+                    ),
+                    _string_parameter("kind", "Only names of this kind", enum=list(KINDS)),
+                    _string_parameter("lang", "The language of `label` and `definition`", enum=list(LANGUAGES)),
+                    {
+                        **_string_parameter("limit", "At most this many items"),
+                        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT},
+                    },
+                ],
+                "responses": {
+                    "200": {
+                        "description": "The best matches, best first, from the data version being served",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["data_version", "prefix", "kind", "items"],
+                                    "properties": {
+                                        "data_version": {"type": "string"},
+                                        "prefix": {"type": "string"},
+                                        "kind": {"enum": list(KINDS)},
+                                        "items": {"type": "array", "items": _ITEM},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": bad,
+                },
+            }
+        },
+        "/api/lint": {
+            "get": {
+                "operationId": "lint",
+                "summary": "The syntax problem of a query, if any, without running it (POST a form or the query too)",
+                "tags": ["editor"],
+                "parameters": [{**_string_parameter("query", "The query text"), "required": True}],
+                "responses": {
+                    "200": {
+                        "description": "ok with the query form, or the problem /sparql would answer with",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["ok"],
+                                    "properties": {
+                                        "ok": {"type": "boolean"},
+                                        "form": {"type": "string"},
+                                        "problem": _PROBLEM_REF,
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "400": bad,
+                },
+            }
+        },
+    }

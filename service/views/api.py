@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
 
+from service import completion
 from service.errors import BadRequestError
 from service.protocol import decode_form, parse_infer, parse_timeout
 from service.query_library import RESERVED, Library, load_library, load_vocabulary
@@ -49,7 +50,9 @@ def list_queries() -> Response:
 @bp.route("/api/openapi.json", methods=["GET"])
 def openapi() -> Response:
     """The OpenAPI 3.1 description of this API: one operation per named query."""
-    return jsonify(library().openapi(request.url_root))
+    document = library().openapi(request.url_root)
+    document["paths"].update(completion.openapi_paths())  # the editor's endpoints (service.views.workbench)
+    return jsonify(document)
 
 
 @bp.route("/api/queries/<name>", methods=["GET"])
