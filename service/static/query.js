@@ -536,6 +536,9 @@
       return;
     }
     editor.setText(example.text);
+    activeTab().title = text(example.title) || example.name;
+    store(STORE_TABS, tabs);
+    drawTabs();
     exampleDescription.textContent = text(example.description);
     (example.parameters || []).forEach(function (p) { paramFields.appendChild(parameterField(p)); });
     paramsFieldset.hidden = false;
@@ -711,6 +714,10 @@
     selectTab(tabs.active);
   }
   if (wanted && byName(wanted)) {
+    // "Open in editor" of a named query: a tab of its own (the one it already has, after a reload).
+    var known = tabs.tabs.filter(function (tab) { return tab.query === byName(wanted).text; })[0];
+    if (known) selectTab(known.id);
+    else openTab(byName(wanted).text, inferBox.checked);
     exampleSelect.value = wanted;
     chooseExample(wanted);
   }

@@ -41,7 +41,12 @@ def library() -> Library:
 def list_queries() -> Response:
     """Every named query with its titles, descriptions, parameters, result variables and REST URL."""
     queries = [
-        {**query.metadata(), "url": url_for("api.run_query", name=query.name, _external=True), "sparql": query.text}
+        {
+            **query.metadata(),
+            "url": url_for("api.run_query", name=query.name, _external=True),
+            "sparql": query.text,
+            "editor": url_for("pages.home", example=query.name, _external=True),  # "open in editor"
+        }
         for query in library()
     ]
     return jsonify(queries=queries)

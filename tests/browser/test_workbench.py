@@ -186,6 +186,21 @@ def test_open_in_editor_from_a_resource_page(server: str, page: Any) -> None:
     assert page.locator("#results tbody tr").count() > 5
 
 
+def test_open_in_editor_from_a_named_query_gets_a_tab_of_its_own(server: str, page: Any) -> None:
+    page.goto(server + "/?lang=en")
+    set_text(page, "ASK { ?s ?p ?o }")  # the work in the first tab is kept
+    page.goto(server + "/?lang=en&example=project-co-handling")
+    tabs = page.get_by_role("tab")
+    tabs.nth(1).wait_for()
+    assert tabs.count() == 2 and tabs.nth(1).get_attribute("aria-selected") == "true"
+    assert "coHandledBy" in editor_text(page)
+    assert tabs.nth(1).inner_text() != "Query 2"  # named after the query
+    tabs.nth(0).click()
+    assert editor_text(page) == "ASK { ?s ?p ?o }"
+    page.reload()  # the same link again: the same tab, not a third
+    assert page.get_by_role("tab").count() == 2
+
+
 def test_the_workbench_is_keyboard_usable_and_stays_on_loopback(server: str, page: Any, request_log) -> None:
     page.goto(server + "/?lang=en")
     # From the editor, Tab reaches the controls; Ctrl+Enter runs from the editor.

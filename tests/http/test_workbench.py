@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import html
+import re
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 
 from service import names
@@ -113,3 +117,19 @@ def test_a_resource_written_by_an_update_completes_once_its_version_is_served(ma
     assert after["data_version"] == written.json["data_version"] != before["data_version"]
     assert iris(after) == ["https://w3id.org/guian-kg/id/project/smart-parking"]
     assert after["items"][0]["insert"] == "id:project/smart-parking"
+
+
+def test_every_named_query_links_to_the_editor(client):
+    queries = client.get("/api/queries").json["queries"]
+    assert queries and all(q["editor"].endswith(f"/?example={q['name']}") for q in queries)
+    home = client.get(queries[0]["editor"], headers={"Accept": "text/html"})
+    assert home.status_code == 200 and b"editor.bundle.js" in home.data
+
+
+def test_a_resource_page_opens_its_statements_in_the_editor(client):
+    page = client.get("/id/section/6?lang=en", headers={"Accept": "text/html"}).get_data(as_text=True)
+    link = re.search(r'<a class="open-in-editor" href="([^"]+)">Open in editor</a>', page)
+    assert link, "no open-in-editor link"
+    fragment = parse_qs(urlsplit(html.unescape(link[1])).fragment)
+    assert fragment["query"] == [f"SELECT ?property ?value WHERE {{\n  <{names.ID}section/6> ?property ?value\n}}\n"]
+    assert fragment["infer"] == ["true"]

@@ -7,7 +7,7 @@ import { EditorState, Prec } from "@codemirror/state";
 import { defaultKeymap, history, historyKeymap } from "@codemirror/commands";
 import { autocompletion, completionKeymap, closeBrackets, closeBracketsKeymap } from "@codemirror/autocomplete";
 import { linter, lintKeymap, setDiagnostics, forceLinting } from "@codemirror/lint";
-import { syntaxHighlighting, defaultHighlightStyle, bracketMatching, indentOnInput } from "@codemirror/language";
+import { syntaxHighlighting, defaultHighlightStyle, bracketMatching, indentOnInput, syntaxTree } from "@codemirror/language";
 import { searchKeymap, highlightSelectionMatches } from "@codemirror/search";
 import { sparql } from "codemirror-lang-sparql";
 
@@ -34,14 +34,22 @@ function diagnosticAt(doc, problem, message) {
   return { from, to: Math.max(to, from), severity: "error", message, source: problem.code || "sparql" };
 }
 
-/** What the caret sits after: the text to complete, where it starts, and the kind of name wanted. */
+// Where names are never completed: inside a comment or a string literal.
+const NOT_HERE = new Set(["Comment", "String", "RDFLiteral", "Langtag"]);
+
+/** What the caret sits after: the text to complete, where it starts, and the kind of name wanted; or null
+ * where no name belongs (a variable, a language tag, a number, a comment, a string). */
 function typedBefore(state, pos) {
+  for (let node = syntaxTree(state).resolveInner(pos, -1); node; node = node.parent) {
+    if (NOT_HERE.has(node.name)) return null;
+  }
   const line = state.doc.lineAt(pos);
   const before = line.text.slice(0, pos - line.from);
   const iri = IRI_START.exec(before);
   if (iri) return { text: iri[0], from: pos - iri[0].length, kind: "any" };
   const word = WORD.exec(before);
   let start = word ? before.length - word[0].length : before.length;
+  if (/[?$@\d]/.test(before.charAt(start - 1) || "") || (word && /^\d/.test(word[0]))) return null;
   if (word && !word[0].includes(":")) {
     // Earlier plain words on the line belong to a label being typed ("land manage"), up to a keyword.
     const words = before.slice(0, start).split(/( +)/);
@@ -109,6 +117,7 @@ export function create(textarea, options) {
 
   async function complete(context) {
     const typed = typedBefore(context.state, context.pos);
+    if (!typed) return null;
     if (!context.explicit && typed.text.replace(/^</, "").length < (/[^\x00-\x7f]/.test(typed.text) ? 1 : 2)) return null;
     await loadPrefixes();
     const params = new URLSearchParams({ prefix: typed.text, kind: typed.kind, lang, limit: "30" });
