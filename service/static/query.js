@@ -51,6 +51,7 @@
   var w = WORDS[page.lang] || WORDS.en;
   var PROBLEM_TITLES = { "query-syntax": w.syntax, "service-forbidden": w.forbidden };
   var PAGE_SIZE = 100;
+  var DETAIL_LIMIT = 160;
   var STORE_TABS = "guian-kg.tabs";
   var STORE_HISTORY = "guian-kg.history";
   var HISTORY_LIMIT = 50;
@@ -113,7 +114,9 @@
 
   /** The problem in the page's language: where (line, column), what (title), and the engine's detail. */
   function describe(problem) {
-    var message = (PROBLEM_TITLES[problem.code] || problem.title || "Error") + ": " + (problem.detail || "");
+    var detail = (problem.detail || "").replace(/^error at \d+:\d+:\s*/, ""); // the position is said first
+    if (detail.length > DETAIL_LIMIT) detail = detail.slice(0, DETAIL_LIMIT) + "…"; // "expected one of" lists run on
+    var message = (PROBLEM_TITLES[problem.code] || problem.title || "Error") + ": " + detail;
     if (!problem.line) return message;
     return t.error_at.replace("{line}", problem.line).replace("{column}", problem.column || 1) + " — " + message;
   }
@@ -447,7 +450,7 @@
       download: "chart.svg", class: "chart-download",
     }, [w.download_svg]);
     chartBox.replaceChildren(
-      element("figcaption", {}, [w.chart + " — " + title]),
+      element("figcaption", {}, [w.chart]),
       element("div", { class: "scroll-x" }, [picture]),
       element("p", {}, [link]),
     );
