@@ -8,6 +8,9 @@ on an empty store without running it. Nothing here imports Flask.
 
 from __future__ import annotations
 
+import bisect
+import heapq
+import itertools
 import re
 import threading
 import unicodedata
@@ -56,8 +59,9 @@ INDEX_QUERY = (
     + "))) }"
 )
 
-_WORD_START = re.compile(r"(?:^|[\s\-_/:(（])(\S)")
 _SYNTAX_AT = re.compile(r"error at (\d+):(\d+)")  # pyoxigraph's position, as service.engine reads it
+_WORD_BOUNDARY = re.compile(r"(?:^|(?<=[\s\-_/:(（]))[^\s\-_/:(（]")
+_WORD_PREFIX = 32  # characters of each word start kept in the sorted index
 _LOCAL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*")
 
 
@@ -76,10 +80,24 @@ class Entry:
     labels: dict[str, str] = field(default_factory=dict)  # language -> label ("" for an untagged one)
     definitions: dict[str, str] = field(default_factory=dict)
     keys: tuple[str, ...] = ()  # folded strings matched against the typed text
+    haystack: str = ""  # the keys joined, for a first test
+    order: dict[str, tuple[bool, int, str]] = field(default_factory=dict)  # language -> rank among equal matches
+
+    def index(self) -> Entry:
+        """Ready for matching: the joined keys and, per language, prefixes first, then the shorter label."""
+        self.haystack = "\n".join(self.keys)
+        self.order = {
+            lang: (self.kind != "prefix", len(self.label(lang) or self.insert), self.insert) for lang in LANGUAGES
+        }
+        return self
+
+    def label(self, lang: str) -> str:
+        """The label in `lang`, else an untagged one, else any."""
+        return self.labels.get(lang) or self.labels.get("") or next(iter(self.labels.values()), "")
 
     def as_json(self, lang: str) -> dict[str, Any]:
         """The JSON item: the label and definition in `lang` first, both languages alongside."""
-        label = self.labels.get(lang) or self.labels.get("") or next(iter(self.labels.values()), "")
+        label = self.label(lang)
         definition = self.definitions.get(lang) or self.definitions.get("") or next(iter(self.definitions.values()), "")
         return {
             "iri": self.iri,
@@ -98,99 +116,168 @@ class CompletionIndex:
     def __init__(self, version: str, entries: list[Entry]) -> None:
         self.version = version
         self.entries = entries
+        # Every entry's keys in one string (NUL never occurs in folded text): a typed word is looked for with
+        # C-speed str.find over the whole index, and only the entries it occurs in are scored.
+        self._text = "\0".join(entry.haystack for entry in entries)
+        self._starts = list(itertools.accumulate((len(e.haystack) + 1 for e in entries[:-1]), initial=0))
+        # Per language, each entry's place among equal matches (prefixes first, then the shorter label).
+        self._rank = {lang: [0] * len(entries) for lang in LANGUAGES}
+        for lang, rank in self._rank.items():
+            for place, i in enumerate(sorted(range(len(entries)), key=lambda i: entries[i].order[lang])):
+                rank[i] = place
+        # Where a word of a key starts, sorted: the text typed so far finds its key-start and word-start matches
+        # (the best ranks) by bisection, without looking at the rest.
+        self._words = sorted(
+            (key[m.start() : m.start() + _WORD_PREFIX], key, i)
+            for i, entry in enumerate(entries)
+            for key in entry.keys
+            for m in _WORD_BOUNDARY.finditer(key)
+        )
+
+    def _at_word_starts(self, query: str, kind: str) -> dict[int, int]:
+        """Entry number -> score (0 a whole key, 1 a key's start, 2 a later word's start) of the entries of
+        `kind` with a key or a word of a key starting with `query` (at most _WORD_PREFIX characters)."""
+        best: dict[int, int] = {}
+        for prefix, key, i in itertools.islice(self._words, bisect.bisect_left(self._words, (query,)), None):
+            if not prefix.startswith(query):
+                break
+            if kind in ("any", self.entries[i].kind):
+                score = 0 if key == query else 1 if key.startswith(query) else 2
+                best[i] = min(score, best.get(i, score))
+        return best
+
+    def _containing(self, word: str) -> list[int]:
+        """The numbers of the entries one of whose keys contains `word`, in index order."""
+        found, text, starts = [], self._text, self._starts
+        position = text.find(word)
+        while position >= 0:
+            i = bisect.bisect_right(starts, position) - 1
+            found.append(i)
+            position = text.find(word, starts[i + 1]) if i + 1 < len(starts) else -1
+        return found
+
+    def _at_word_starts(self, query: str) -> dict[int, int]:
+        """Entry number -> score (0 a whole key, 1 a key's start, 2 a later word's start) of the entries with a
+        key or a word of a key starting with `query` (at most _WORD_PREFIX characters)."""
+        best: dict[int, int] = {}
+        words = self._words
+        for j in range(bisect.bisect_left(words, (query,)), len(words)):
+            prefix, key, i = words[j]
+            if not prefix.startswith(query):
+                break
+            score = 0 if key == query else 1 if key.startswith(query) else 2
+            best[i] = min(score, best.get(i, score))
+        return best
 
     def complete(self, typed: str, kind: str = "any", lang: str = "en", limit: int = DEFAULT_LIMIT) -> list[Entry]:
-        """The best `limit` entries for the typed text: prefix-name and IRI starts, then label matches.
+        """The best `limit` entries of `kind` for the typed text (an IRI start, a prefixed name, or a label).
 
-        Ranked by how the text matches (the whole label or name, its start, a word's start, anywhere), then by
-        kind (what `kind` asks for first), then by the shorter label.
+        Ranked by how the text matches one of an entry's keys (all of it, its start, a word's start, anywhere,
+        every word somewhere), then prefixes before other names, then the shorter label in `lang`.
         """
         query = _fold(typed)
-        iri_typed = query.startswith("<")
-        if iri_typed:
-            query = query[1:]
+        lang = lang if lang in LANGUAGES else LANGUAGES[0]
+        entries = self.entries
+
+        def wanted(i: int) -> bool:
+            return kind == "any" or entries[i].kind == kind
+
+        rank = self._rank[lang]
+
+        def top(scored: Iterable[tuple[int, int]]) -> list[Entry]:
+            return [entries[i] for _, _, i in heapq.nsmallest(limit, ((n, rank[i], i) for n, i in scored))]
+
+        if query.startswith("<"):
+            start = query[1:]
+            return top((0, i) for i, e in enumerate(entries) if wanted(i) and e.iri.casefold().startswith(start))
         words = query.split()
-        ranked: list[tuple[int, int, int, str, Entry]] = []
-        for entry in self.entries:
-            if kind != "any" and entry.kind != kind:
-                continue
-            score = _score(entry, query, words, iri_typed)
-            if score is None:
-                continue
-            label = entry.labels.get(lang) or entry.insert
-            ranked.append((score, 0 if entry.kind == "prefix" else 1, len(label), entry.insert, entry))
-        ranked.sort(key=lambda item: item[:4])
-        return [item[4] for item in ranked[:limit]]
+        if not words:
+            return top((5, i) for i in range(len(entries)) if wanted(i))
+        if len(query) > _WORD_PREFIX:  # longer than the word-start index holds: score every candidate
+            at_word = re.compile(r"(?:^|[\s\-_/:(（])" + re.escape(query))
+            scored = (
+                (_score(entries[i].keys, query, at_word, words), i) for i in self._containing(max(words, key=len))
+            )
+            return top((score, i) for score, i in scored if score is not None and wanted(i))
+        best = {i: score for i, score in self._at_word_starts(query).items() if wanted(i)}
+        if len(best) < limit:  # fill up with matches inside a word (3), then with every word somewhere (4)
+            for i in self._containing(max(words, key=len)):
+                if i in best or not wanted(i):
+                    continue
+                entry = entries[i]
+                if query in entry.haystack:
+                    best[i] = 3
+                elif len(words) > 1 and any(all(word in key for word in words) for key in entry.keys):
+                    best[i] = 4
+        return top((score, i) for i, score in best.items())
 
 
-def _score(entry: Entry, query: str, words: list[str], iri_typed: bool) -> int | None:
-    """How well the folded typed text matches the entry (lower is better), or None when it does not."""
+def _score(keys: tuple[str, ...], query: str, at_word: re.Pattern[str], words: list[str]) -> int | None:
+    """How well the folded typed text matches the best of `keys` (lower is better), or None when none does."""
     if not query:
         return 5
-    if iri_typed:
-        return 0 if entry.iri.casefold().startswith(query) else None
     best: int | None = None
-    for key in entry.keys:
+    for key in keys:
         if key == query:
             return 0
         if key.startswith(query):
             score = 1
         elif query in key:
-            score = 2 if any(m.start(1) == key.find(query) for m in _WORD_START.finditer(key)) else 3
-        elif len(words) > 1 and all(w in key for w in words):
+            score = 2 if at_word.search(key) else 3
+        elif len(words) > 1 and all(word in key for word in words):
             score = 4
         else:
             continue
-        if best is None or score < best:
-            best = score
+        best = score if best is None else min(best, score)
     return best
 
 
 def build_index(version: str, rows: Iterable[Mapping[str, Any]], prefixes: Mapping[str, str]) -> CompletionIndex:
-    """The index of one data version from the rows of INDEX_QUERY (SPARQL JSON bindings) and the prefix table."""
-    entries: list[Entry] = [
-        Entry(namespace, "prefix", f"{name}:", keys=(_fold(name + ":"), _fold(namespace)))
-        for name, namespace in prefixes.items()
-    ]
+    """The index of one data version from the rows of INDEX_QUERY (SPARQL JSON bindings) and the prefix table.
+
+    An entry's label in a language is its skos:prefLabel, else its rdfs:label, else a skos:altLabel; every label
+    of every language is a key it is found by, with its prefixed name and local name.
+    """
     found: dict[str, Entry] = {}
     kinds: dict[str, str] = {}
+    ranks: dict[tuple[str, str, str], int] = {}  # (iri, labels|definitions, language) -> rank of the kept text
+    names: dict[str, list[str]] = {}
     for row in rows:
         iri, predicate, value = row["x"]["value"], row["p"]["value"], row["v"]
         if predicate == RDF + "type":
-            kind = _TERM_KINDS[value["value"]]
-            kinds[iri] = "property" if kinds.get(iri) == "property" else kind
+            kinds[iri] = "property" if kinds.get(iri) == "property" else _TERM_KINDS[value["value"]]
             continue
-        entry = found.get(iri)
-        if entry is None:
-            entry = found[iri] = Entry(iri, "resource", _insert(iri, prefixes))
+        entry = found.get(iri) or found.setdefault(iri, Entry(iri, "resource", _insert(iri, prefixes)))
         lang = (value.get("xml:lang") or "").split("-")[0].lower()
-        target = entry.labels if predicate in _LABELS else entry.definitions
-        # skos:prefLabel before rdfs:label before skos:altLabel: the first kept wins.
-        if lang not in target or (predicate in _LABELS and _LABELS.index(predicate) == 0):
-            target[lang] = value["value"]
-        if predicate in _LABELS:
-            entry.keys += (_fold(value["value"]),)
+        is_label = predicate in _LABELS
+        rank = _LABELS.index(predicate) if is_label else _DEFINITIONS.index(predicate)
+        slot = (iri, "labels" if is_label else "definitions", lang)
+        if rank < ranks.get(slot, len(_LABELS)):
+            ranks[slot] = rank
+            (entry.labels if is_label else entry.definitions)[lang] = value["value"]
+        if is_label:
+            names.setdefault(iri, []).append(_fold(value["value"]))
     for iri, kind in kinds.items():
-        entry = found.get(iri)
-        if entry is None:
-            entry = found[iri] = Entry(iri, kind, _insert(iri, prefixes))
-        entry.kind = kind
+        (found.get(iri) or found.setdefault(iri, Entry(iri, kind, _insert(iri, prefixes)))).kind = kind
     for entry in found.values():
-        local = entry.insert.partition(":")[2] if not entry.insert.startswith("<") else ""
-        entry.keys = tuple(dict.fromkeys((*entry.keys, _fold(entry.insert), _fold(local)) if local else entry.keys))
-        entry.keys += (_fold(entry.iri),) if not entry.keys else ()
-    entries.extend(sorted(found.values(), key=lambda e: e.iri))
-    return CompletionIndex(version, entries)
+        local = "" if entry.insert.startswith("<") else entry.insert.partition(":")[2]
+        keys = [*names.get(entry.iri, ()), _fold(entry.insert), _fold(local)]
+        entry.keys = tuple(dict.fromkeys(key for key in keys if key))
+    entries = [
+        Entry(namespace, "prefix", f"{name}:", keys=(_fold(name + ":"), _fold(namespace)))
+        for name, namespace in prefixes.items()
+    ]
+    return CompletionIndex(version, [e.index() for e in entries + sorted(found.values(), key=lambda e: e.iri)])
 
 
 def _insert(iri: str, prefixes: Mapping[str, str]) -> str:
-    """The IRI as prefix:local when one of our prefixes covers it with a plain local name, else <iri>."""
-    best = ""
-    for name, namespace in prefixes.items():
-        if iri.startswith(namespace) and _LOCAL_NAME.fullmatch(iri[len(namespace) :]) and len(namespace) > len(best):
-            best = namespace
-            found = f"{name}:{iri[len(namespace) :]}"
-    return found if best else f"<{iri}>"
+    """The IRI as prefix:local under the longest of our namespaces that leaves a plain local name, else <iri>."""
+    fits = [
+        (len(namespace), f"{name}:{iri[len(namespace) :]}")
+        for name, namespace in prefixes.items()
+        if iri.startswith(namespace) and _LOCAL_NAME.fullmatch(iri[len(namespace) :])
+    ]
+    return max(fits)[1] if fits else f"<{iri}>"
 
 
 class Completions:
