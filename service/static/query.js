@@ -30,21 +30,20 @@
   var shareField = document.getElementById("share-link");
   var chartUrl = null;
 
+  // Words only this script shows (the page's own come from service.pages, in page.t).
   var WORDS = {
     en: {
       tab: "Query", new_tab: "New tab", close_tab: "Close tab", tabs: "Query tabs",
-      history: "History", history_empty: "No queries run yet.", clear_history: "Clear history",
-      share: "Share link", share_label: "Link to this query", copied: "Copied",
+      history_empty: "No queries run yet.", copied: "Copied",
       chart: "Chart", chart_of: "{value} by {label}", download_svg: "Download picture (SVG)",
-      page_rows: "Rows {from}–{to} of {total}", previous: "Previous page", next: "Next page",
+      pages: "Pages of results", page_rows: "Rows {from}–{to} of {total}", previous: "Previous page", next: "Next page",
       syntax: "SPARQL syntax error", forbidden: "SERVICE not allowed",
     },
     zh: {
       tab: "查询", new_tab: "新建标签页", close_tab: "关闭标签页", tabs: "查询标签页",
-      history: "历史记录", history_empty: "还没有运行过查询。", clear_history: "清除历史记录",
-      share: "分享链接", share_label: "本查询的链接", copied: "已复制",
+      history_empty: "还没有运行过查询。", copied: "已复制",
       chart: "图表", chart_of: "按 {label} 统计的 {value}", download_svg: "下载图片（SVG）",
-      page_rows: "第 {from}–{to} 行，共 {total} 行", previous: "上一页", next: "下一页",
+      pages: "结果分页", page_rows: "第 {from}–{to} 行，共 {total} 行", previous: "上一页", next: "下一页",
       syntax: "SPARQL 语法错误", forbidden: "不允许的 SERVICE 调用",
     },
   };
@@ -346,7 +345,7 @@
     this.next = element("button", { type: "button", class: "page-next" }, [w.next + " →"]);
     this.previous.addEventListener("click", function () { self.show(self.page - 1); });
     this.next.addEventListener("click", function () { self.show(self.page + 1); });
-    this.pager = element("nav", { class: "pager", "aria-label": w.page_rows.split(" ")[0] }, [
+    this.pager = element("nav", { class: "pager", "aria-label": w.pages }, [
       this.previous, " ", this.pageText, " ", this.next,
     ]);
     this.pager.hidden = rows.length <= PAGE_SIZE;
