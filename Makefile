@@ -21,9 +21,12 @@ serve: setup ## set up and start the service on 127.0.0.1:8000 (embedded engine)
 test: check ## set up, lint, and run the whole test suite
 	$(BIN)/python -m pytest
 
-check: setup ## lint + format check (`make test` runs it first)
+check: setup ## lint, format check and the layer contracts (`make test` runs it first)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	# no private names imported across modules; no imports inside functions (but optional heavy dependencies)
+	$(BIN)/ruff check --preview --select PLC2701,PLC0415 service benchmarks
+	$(BIN)/lint-imports
 
 format: setup
 	$(BIN)/ruff format .

@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from benchmarks import common
-from benchmarks.run import guian_kg_command
+from benchmarks.servers import guian_kg_command
 
 # What an analyst types: Chinese and English labels, a prefixed name, a prefix, an IRI start, one letter.
 TYPED = (

@@ -19,7 +19,6 @@ import datetime as dt
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,18 +26,20 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import common
-from benchmarks.common import RESULTS, VENV_BIN, Server, log
+from benchmarks.common import RESULTS, Server, log
 from benchmarks.loadgen import Request, run_wrk
-from benchmarks.run import ceiling_server, export_dataset, guian_kg_command
+from benchmarks.servers import ceiling_server, export_dataset, guian_kg_command
+from benchmarks.spy import PY_SPY, record, roles
 from benchmarks.workloads import Query, adhoc, flagship, load_facts, request_for, resource_pages
+from service.config import load_settings
+from service.data.snapshots import load_snapshot
+from service.engines.base import QueryJob
+from service.engines.embedded import EmbeddedEngine
+from service.library.queries import load_library
 
 
 def engine_alone(queries: dict[str, list[Query]], reps: int = 30) -> dict[str, dict]:
     """Mean ms of EmbeddedEngine.execute and of the bare Store.query + serialisation it wraps, per kind."""
-    from service.config import load_settings
-    from service.engine import EmbeddedEngine, QueryJob
-    from service.store import load_snapshot
-
     settings = load_settings()
     engine = EmbeddedEngine(load_snapshot(settings))
     out = {}
@@ -80,63 +81,6 @@ def ladder(server: Server, ceiling: Server, queries: dict[str, list[Query]], arg
         )
         log(f"{name:45} {result.throughput:9.1f} req/s  {cpu_ms or 0:7.3f} machine-ms/request")
     return out
-
-
-def roles(raw: Path, top: int = 12) -> dict:
-    """py-spy collapsed stacks grouped by process role, with self and inclusive shares of our own functions."""
-    groups: dict[str, dict] = {}
-    total = 0
-    for line in raw.read_text(errors="replace").splitlines():
-        stack, _, count_text = line.rpartition(" ")
-        if not count_text.isdigit():
-            continue
-        count = int(count_text)
-        frames = [f for f in stack.split(";") if not f.startswith(("process ", "thread "))]
-        total += count
-        names = [_short(f) for f in frames]
-        if any(n.startswith("_worker_main ") for n in names):
-            role = "query worker (engine)"
-        elif any(n.startswith("_zygote_main ") for n in names):
-            role = "zygote"
-        elif any("granian/wsgi" in n or "flask" in n or n.startswith("_runner ") for n in names):
-            role = "web request threads (granian WSGI + Flask + app)"
-        else:
-            role = "other (granian main, idle native, reaper threads)"
-        group = groups.setdefault(role, {"samples": 0, "self": {}, "ours": {}})
-        group["samples"] += count
-        if names:
-            group["self"][names[-1]] = group["self"].get(names[-1], 0) + count
-        for name in set(names):
-            if (
-                "(service/" in name
-                or "(werkzeug/" in name
-                or "(flask/" in name
-                or "(json/" in name
-                or "(logging/" in name
-                or "(prometheus_client/" in name
-            ):
-                group["ours"][name] = group["ours"].get(name, 0) + count
-    result = {"samples": total, "roles": {}}
-    for role, group in sorted(groups.items(), key=lambda x: -x[1]["samples"]):
-        result["roles"][role] = {
-            "share": round(100 * group["samples"] / total, 1) if total else 0,
-            "self": [
-                (k, round(100 * v / total, 1)) for k, v in sorted(group["self"].items(), key=lambda x: -x[1])[:top]
-            ],
-            "inclusive": [
-                (k, round(100 * v / total, 1)) for k, v in sorted(group["ours"].items(), key=lambda x: -x[1])[:top]
-            ],
-        }
-    return result
-
-
-def _short(frame: str) -> str:
-    name, _, where = frame.partition(" (")
-    path = where.rstrip(")").rsplit(":", 1)[0]
-    for marker in ("site-packages/", "/work/main/", "python3.11/"):
-        if marker in path:
-            path = path.split(marker, 1)[1]
-    return f"{name} ({path})"
 
 
 def markdown(report: dict) -> str:
@@ -196,8 +140,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": common.machine(),
     }
     try:
-        from service.query_library import load_library
-
         library = load_library()
         nquads = export_dataset(folder)
         facts = load_facts(nquads)
@@ -222,29 +164,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ceiling = ceiling_server(folder, 2)
         with common.running([server, ceiling]):
             report["ladder"] = ladder(server, ceiling, queries, args)
-            pyspy = VENV_BIN / "py-spy"
-            if pyspy.exists() and server.process is not None:
+            if PY_SPY.exists() and server.process is not None:
                 raw = folder / "pyspy.txt"
-                spy = subprocess.Popen(
-                    [
-                        str(pyspy),
-                        "record",
-                        "--pid",
-                        str(server.process.pid),
-                        "--subprocesses",
-                        "--format",
-                        "raw",
-                        "--rate",
-                        "250",
-                        "--duration",
-                        str(int(args.duration * 2)),
-                        "--output",
-                        str(raw),
-                        "--nonblocking",
-                    ],
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
-                )
+                spy = record(server.process.pid, raw, 250, int(args.duration * 2))
                 time.sleep(1.0)
                 run_wrk(
                     server.base,

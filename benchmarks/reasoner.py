@@ -3,7 +3,8 @@
     python -m benchmarks.reasoner [--sizes 10k,100k,1m] [--runs 3] [--reference-max 10k]
 
 Each size is the real data plus generated organisations (benchmarks.orggen, seeded), parsed by rdflib as the
-service parses it; the time measured is `service.store.reason` with the default reasoner (`rl`): the rdflib Dataset
+service parses it; the time measured is `service.data.sources.reason` with the default reasoner (`rl`): the rdflib
+Dataset
 in, the kept inferences out. Up to --reference-max triples owlrl also runs, once, on the same parse, and the two
 closures are compared triple by triple (blank nodes included). Quicker than `benchmarks.scale`, which also loads,
 serves and queries each size.
@@ -27,7 +28,7 @@ from service.resources import source_document
 
 CHILD = """
 import json, resource, time
-from service.store import asserted_dataset, reason
+from service.data.sources import asserted_dataset, reason
 dataset = asserted_dataset()
 dataset.parse(GENERATED, format="trig")
 started = time.perf_counter()
@@ -96,7 +97,7 @@ def markdown(report: dict) -> str:
         )
     lines += [
         "",
-        "The time is `service.store.reason(dataset)` in a fresh process: the parsed rdflib Dataset in, the kept "
+        "The time is `service.data.sources.reason(dataset)` in a fresh process: the parsed rdflib Dataset in, the kept "
         "inferences out (rdflib parsing is not included; `benchmarks.scale` reports it). Target: 100k triples "
         "≤ 10 s.",
         "",

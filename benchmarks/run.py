@@ -20,7 +20,6 @@ import datetime as dt
 import re
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,10 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmarks import common
-from benchmarks.common import REPO, RESULTS, VENV_BIN, Server, log
+from benchmarks.common import RESULTS, VENV_BIN, Server, log
 from benchmarks.compare import Answer, agree, answer_of, send
 from benchmarks.loadgen import Request, have_wrk, run_wrk
+from benchmarks.servers import ceiling_server, export_dataset, guian_kg_command, prepare_oxigraph
+from benchmarks.spy import PY_SPY, record, roles
 from benchmarks.workloads import Query, cold_mix, flagship, load_facts, request_for, resource_pages
+from service.library.queries import load_library
 
 PEERS = ("oxigraph", "rdflib-endpoint")
 ALL_SYSTEMS = ("ours", "ours-rest", *PEERS)
@@ -74,32 +76,6 @@ class Plan:
     timed: dict[str, dict[str, list[Query]]] = field(default_factory=dict)  # workload -> system -> queries
     disagreements: list[dict] = field(default_factory=list)
     excluded: dict[str, list[str]] = field(default_factory=dict)  # workload -> systems not timed
-
-
-def guian_kg_command() -> list[str]:
-    """The `guian-kg` console script, or the module when the package is not installed in the venv."""
-    script = VENV_BIN / "guian-kg"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "service.cli"]
-
-
-def export_dataset(folder: Path) -> Path:
-    """Our dataset with its inferences, as N-Quads (what the peers load)."""
-    target = folder / "dataset.nq"
-    subprocess.run([*guian_kg_command(), "export", "--format", "nquads", "--output", str(target)], cwd=REPO, check=True)
-    return target
-
-
-def prepare_oxigraph(folder: Path, nquads: Path) -> tuple[Path, float]:
-    """An Oxigraph store directory loaded with the dataset, and the load time."""
-    store = folder / "oxigraph"
-    shutil.rmtree(store, ignore_errors=True)
-    started = time.perf_counter()
-    subprocess.run(
-        [str(VENV_BIN / "oxigraph"), "load", "--location", str(store), "--file", str(nquads)],
-        check=True,
-        capture_output=True,
-    )
-    return store, time.perf_counter() - started
 
 
 def make_systems(
@@ -149,28 +125,6 @@ def make_systems(
         else:
             raise SystemExit(f"unknown system {name!r}; choose from {', '.join(ALL_SYSTEMS)}")
     return systems
-
-
-def ceiling_server(folder: Path, workers: int) -> Server:
-    port = common.free_port()
-    return Server(
-        "ceiling",
-        [
-            str(VENV_BIN / "granian"),
-            "--interface",
-            "wsgi",
-            "--workers",
-            str(workers),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "benchmarks.hello:app",
-        ],
-        port,
-        "/",
-        log_path=folder / "ceiling.log",
-    )
 
 
 # --- agreement -------------------------------------------------------------------------------------------
@@ -317,33 +271,13 @@ def drain(system: System, timeout: float = 300.0) -> None:
 
 def profile_ours(system: System, plan: Plan, args: argparse.Namespace, folder: Path) -> dict | None:
     """py-spy over our whole process tree while the flagship runs: where the time goes, by function."""
-    pyspy = VENV_BIN / "py-spy"
-    if not pyspy.exists() or system.server.process is None:
+    if not PY_SPY.exists() or system.server.process is None:
         return None
     raw = folder / "profile.txt"
     queries = plan.timed["flagship"].get(system.name) or plan.workloads["flagship"]
     cold = plan.timed["cold"].get(system.name) or []
     requests = [system.request(q) for q in queries]
-    spy = subprocess.Popen(
-        [
-            str(pyspy),
-            "record",
-            "--pid",
-            str(system.server.process.pid),
-            "--subprocesses",
-            "--format",
-            "raw",
-            "--rate",
-            "200",
-            "--duration",
-            str(int(args.duration) + 2),
-            "--output",
-            str(raw),
-            "--nonblocking",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    spy = record(system.server.process.pid, raw, 200, int(args.duration) + 2)
     time.sleep(1.0)
     try:
         run_wrk(system.server.base, requests, mode="cycle", duration=args.duration / 2, connections=args.connections)
@@ -359,8 +293,6 @@ def profile_ours(system: System, plan: Plan, args: argparse.Namespace, folder: P
         spy.wait(timeout=args.duration + 60)
     if not raw.exists():
         return None
-    from benchmarks.profile import roles  # benchmarks.profile imports this module
-
     return roles(raw)
 
 
@@ -601,8 +533,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         report["quads"] = quads
         store, load_s = prepare_oxigraph(folder, nquads) if "oxigraph" in names else (None, None)
         report["oxigraph_load_s"] = load_s
-        from service.query_library import load_library
-
         library = load_library()
         facts = load_facts(nquads)
         plan = Plan(

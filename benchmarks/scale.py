@@ -31,12 +31,15 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyoxigraph as ox
+
 from benchmarks import common
 from benchmarks.common import REPO, RESULTS, Server, log, parse_size, size_label
 from benchmarks.compare import send
 from benchmarks.loadgen import run_wrk
 from benchmarks.orggen import generate
 from benchmarks.workloads import adhoc, flagship, load_facts, named_variants, request_for
+from service.library.queries import load_library
 
 TARGETS = {"reason_100k_s": 10.0, "startup_1m_s": 5.0, "memory_1m_bytes": 2 * 2**30}
 
@@ -66,8 +69,6 @@ def scratch_checkout(folder: Path, target: int) -> tuple[Path, dict]:
 
 
 def _count_real_triples() -> int:
-    import pyoxigraph as ox
-
     store = ox.Store()
     store.load(
         path=str(REPO / "ontology" / "guian-kg.ttl"),
@@ -122,7 +123,7 @@ REASON = """
 import json, resource, time
 from pathlib import Path
 from service import names
-from service.store import asserted_dataset, reason, data_version
+from service.data.sources import asserted_dataset, reason, data_version
 started = time.perf_counter()
 dataset = asserted_dataset()
 parsed = time.perf_counter()
@@ -146,7 +147,7 @@ print(json.dumps({"parse_s": parsed - started, "reason_s": reasoned - parsed, "r
 # The reference: owlrl on the same parse as a fresh rl run (blank nodes are then the same objects), compared.
 REFERENCE = """
 import json, resource, time
-from service.store import asserted_dataset, reason
+from service.data.sources import asserted_dataset, reason
 dataset = asserted_dataset()
 fast = set(reason(dataset).triples)
 started = time.perf_counter()
@@ -161,7 +162,7 @@ import json, time
 from pathlib import Path
 import pyoxigraph as ox
 from service import names
-from service.store import data_version
+from service.data.sources import data_version
 started = time.perf_counter()
 folder = Path(CACHE) / data_version()
 store = ox.Store()
@@ -386,7 +387,8 @@ def markdown(report: dict) -> str:
         "",
         "Each size is the real dataset plus generated organisations (benchmarks/orggen.py) in our vocabulary. "
         "*Load* is pyoxigraph bulk-loading the TriG files; *parse* and *reasoning (rl)* are the service's own "
-        "path (`service.store.asserted_dataset`, then `reason` with the default reasoner) in a fresh process, and "
+        "path (`service.data.sources.asserted_dataset`, then `reason` with the default reasoner) in a fresh "
+        "process, and "
         "its closure is the one cached; *owlrl* is the reference reasoner on the same parse in another process "
         "with a time cap, and *closure = owlrl's* compares the two kept sets triple by triple, blank nodes "
         "included (where owlrl does not finish, its time is extrapolated and there is nothing to compare). "
@@ -453,8 +455,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     sizes = [parse_size(s) for s in args.sizes.split(",") if s.strip()]
-    from service.query_library import load_library
-
     library = load_library()
     report: dict = {
         "date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"),

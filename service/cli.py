@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import argparse
+import getpass
+import importlib
 import json
 import logging
 import sys
+import time
 import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from rdflib import Dataset
+
+from service import names
 from service.config import SETTINGS, Settings, load_settings
-from service.errors import GuianError
-
-if TYPE_CHECKING:
-    from service.writes import DurableStore
+from service.data.snapshots import load_snapshot, open_journal
+from service.data.sources import asserted_dataset, data_version, reason
+from service.data.validation import validate
+from service.engines.base import QueryJob
+from service.engines.factory import engine_for
+from service.errors import ConfigError, GuianError
+from service.explain.cache import Explainers
+from service.explain.terms import parse_term
+from service.journal.log import Journal
+from service.library.queries import load_library
+from service.push import push
+from service.serve import serve
+from service.sparql.lexer import query_form
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -35,23 +49,17 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from service.serve import serve
-
     serve(_settings(args))
     return 0
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from service.validation import validate
-
     conforms, report = validate()
     print(report)
     return 0 if conforms else 1
 
 
 def cmd_reason(args: argparse.Namespace) -> int:
-    from service.store import asserted_dataset, data_version, reason
-
     settings = _settings(args)
     closure = reason(asserted_dataset(), settings.reasoner)
     print(f"data version:      {data_version(settings.base_iri, settings.reasoner)}")
@@ -65,10 +73,6 @@ def cmd_reason(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from rdflib import Dataset
-
-    from service.store import load_snapshot
-
     snapshot = load_snapshot(_settings(args))
     if args.format == "nquads":
         data = snapshot.nquads.read_bytes()
@@ -115,10 +119,6 @@ def _cell(term: dict | None) -> str:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from service.engine import QueryJob, engine_for
-    from service.query_text import query_form
-    from service.store import load_snapshot
-
     settings = _settings(args)
     bindings: tuple[tuple[str, str], ...] = ()
     if args.file:
@@ -126,8 +126,6 @@ def cmd_query(args: argparse.Namespace) -> int:
     elif args.query and Path(args.query).suffix == ".rq" and Path(args.query).exists():
         text = Path(args.query).read_text(encoding="utf-8")
     elif args.query and " " not in args.query.strip() and "{" not in args.query:
-        from service.query_library import load_library
-
         params: dict[str, list[str]] = {}
         for param in args.param:
             key, _, value = param.partition("=")
@@ -153,8 +151,6 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from service.push import push
-
     settings = _settings(args)
     endpoint = args.endpoint or settings.remote_update
     if not endpoint:
@@ -166,24 +162,28 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from service.explain import explain_cli
+    """`guian-kg explain S P O`: print the explanation tree; exit 1 when the triple is not entailed."""
+    settings = _settings(args)
+    snapshot = load_snapshot(settings)
+    terms = [parse_term(text, pos, settings.base_iri) for text, pos in ((args.s, "s"), (args.p, "p"), (args.o, "o"))]
+    explainer = Explainers().for_snapshot(snapshot)
+    explanation = explainer.explain(*terms)
+    if explanation is None:
+        shown = " ".join(explainer.curie(t) for t in terms)
+        print(f"guian-kg: not entailed: {shown} is neither asserted nor inferred by OWL 2 RL", file=sys.stderr)
+        return 1
+    sys.stdout.write(explanation.to_text())
+    return 0
 
-    return explain_cli(args.s, args.p, args.o, _settings(args))
 
-
-def _store(args: argparse.Namespace) -> tuple[Settings, DurableStore]:
-    from service.errors import ConfigError
-    from service.store import open_store
-
+def _store(args: argparse.Namespace) -> tuple[Settings, Journal]:
     settings = _settings(args)
     if settings.store_dir is None:
         raise ConfigError("backup and restore need the store folder: --store-dir DIR (GUIAN_KG_STORE_DIR)")
-    return settings, open_store(settings)
+    return settings, open_journal(settings)
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
-    import time
-
     _, store = _store(args)
     target = Path(args.output or time.strftime("guian-kg-backup-%Y%m%dT%H%M%SZ.nq", time.gmtime()))
     head = store.backup(target)
@@ -193,10 +193,6 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
-    import getpass
-
-    from service import names
-
     settings, store = _store(args)
     inferred = names.rebase(names.INFERRED_GRAPH, settings.base_iri)
     head, kept, dropped = store.restore(Path(args.file), inferred, {"cli": getpass.getuser(), "file": args.file})
@@ -211,8 +207,6 @@ BENCH_SUITES = ("run", "scale", "profile")
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run one of the benchmarks of a checkout (`benchmarks/`: HTTP side by side with the peers, scale, profile)."""
-    import importlib
-
     checkout = Path(__file__).resolve().parent.parent
     if not (checkout / "benchmarks" / f"{args.suite}.py").is_file():
         print(
@@ -298,9 +292,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `guian-kg` console script."""
     args = build_parser().parse_args(argv)
-    level = getattr(args, "log_level", None) or "WARNING"
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    wanted = getattr(args, "log_level", None)
     try:
+        level = load_settings({"log_level": wanted}, environ={}).log_level if wanted else "WARNING"
+        logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
         return args.run(args)
     except GuianError as exc:
         print(f"guian-kg: {exc.code}: {exc.detail}", file=sys.stderr)

@@ -21,7 +21,7 @@ from typing import Any
 import pyoxigraph as ox
 
 from service.errors import GuianError, InvalidParameterError, QuerySyntaxError
-from service.query_text import check_query, without_service
+from service.sparql.lexer import check_query, without_service
 
 RDF = "http://www.w3.org/1999/02/22-rdf-syntax-ns#"
 RDFS = "http://www.w3.org/2000/01/rdf-schema#"

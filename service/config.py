@@ -10,6 +10,8 @@ from typing import Any
 
 from service.errors import ConfigError
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+
 
 def _positive_float(text: str) -> float:
     value = float(text)
@@ -46,6 +48,13 @@ def _boolean(text: str) -> bool:
     if lowered in {"0", "false", "no", "off"}:
         return False
     raise ValueError("must be true or false")
+
+
+def _log_level(text: str) -> str:
+    level = text.strip().upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"not a logging level (one of {', '.join(LOG_LEVELS)})")
+    return level
 
 
 def _engine(text: str) -> str:
@@ -133,6 +142,9 @@ SETTINGS: tuple[Setting, ...] = (
         "Largest dataset (quads) the embedded engine loads into memory; larger ones are queried from an on-disk "
         "store built once in the cache (0: always on disk).",
     ),
+    Setting(
+        "body_seconds", "15", _positive_float, "Time a request body may take to arrive whole, in seconds (408 after)."
+    ),
     Setting("max_request_bytes", "1048576", _positive_int, "Largest request body or query accepted, in bytes."),
     Setting("max_result_rows", "100000", _positive_int, "Largest result (rows or triples) returned; more is an error."),
     Setting(
@@ -152,7 +164,7 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("cache_dir", None, _optional(_path), "Folder for the cached reasoning closure; default ~/.cache/guian-kg."),
     Setting("reasoner", "rl", _reasoner, "OWL 2 RL reasoner: rl (fast, same result as owlrl) or owlrl, the reference."),
-    Setting("log_level", "INFO", _text, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
+    Setting("log_level", "INFO", _log_level, "Logging level (DEBUG, INFO, WARNING, ERROR)."),
 )
 
 _BY_NAME = {setting.name: setting for setting in SETTINGS}
@@ -175,6 +187,7 @@ class Settings:
     query_memory_mb: int
     query_workers: int
     memory_max_quads: int
+    body_seconds: float
     max_request_bytes: int
     max_result_rows: int
     result_cache_mb: int
@@ -211,15 +224,44 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
             raw, origin = setting.default, "default"
         if raw is None:
             values[setting.name] = None
-        elif not isinstance(raw, str):
-            values[setting.name] = raw  # already typed (tests, create_app overrides)
-        else:
-            try:
-                values[setting.name] = setting.parse(raw)
-            except ValueError as exc:
-                problems.append(f"{origin}={raw!r}: {exc}")
+            continue
+        if not isinstance(raw, str):
+            raw = setting_text(raw)  # already typed (tests, create_app overrides): validated all the same
+        try:
+            values[setting.name] = setting.parse(raw)
+        except ValueError as exc:
+            problems.append(f"{origin}={raw!r}: {exc}")
     if values.get("engine") == "remote" and not values.get("remote_query"):
         problems.append("engine=remote needs --remote-query URL (GUIAN_KG_REMOTE_QUERY)")
+    for folder in ("store_dir", "cache_dir"):
+        path = values.get(folder)
+        if path is not None and path.exists() and not path.is_dir():
+            problems.append(f"{folder}={str(path)!r} is not a folder")
     if problems:
         raise ConfigError("invalid settings: " + "; ".join(problems))
     return Settings(**{f.name: values[f.name] for f in fields(Settings)})
+
+
+def setting_text(value: Any) -> str | None:
+    """A typed setting value written back as the text its GUIAN_KG_* variable would hold (None = unset)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return " ".join(value)
+    if isinstance(value, Path):
+        return str(value)
+    return str(value)
+
+
+def export_settings(settings: Settings, environ: dict[str, str] | os._Environ = os.environ) -> None:
+    """Put every setting into GUIAN_KG_* variables, so that workers' `create_app()` sees the flags too."""
+    by_name = {s.name: s for s in SETTINGS}
+    for item in fields(settings):
+        env = by_name[item.name].env
+        text = setting_text(getattr(settings, item.name))
+        if text is None:
+            environ.pop(env, None)
+        else:
+            environ[env] = text

@@ -11,7 +11,7 @@ from rdflib.namespace import DCTERMS, VOID
 
 from service import names
 from service.config import Settings
-from service.formats import FORMATS, Format
+from service.sparql.formats import FORMATS, Format
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 ENTAILMENT = Namespace("http://www.w3.org/ns/entailment/")
@@ -90,16 +90,13 @@ def _count(value: int) -> Literal:
     return Literal(value, datatype=XSD.integer)
 
 
-_PREFIXES = ("rdf", "rdfs", "owl", "xsd", "sd", "void", "dcterms", "ent", "formats", "gkgraph")
+_PREFIXES = ("rdf", "rdfs", "owl", "xsd", "sd", "void", "dcterms", "ent", "formats", "graph")
 
 
 def _bind_prefixes(graph: Graph, settings: Settings) -> None:
-    graph.bind("sd", SD)
-    graph.bind("void", VOID)
-    graph.bind("dcterms", DCTERMS)
-    graph.bind("ent", ENTAILMENT)
-    graph.bind("formats", Namespace("http://www.w3.org/ns/formats/"))
-    graph.bind("gkgraph", Namespace(names.rebase(names.GRAPH, settings.base_iri)))
+    known = names.prefixes(settings.base_iri)
+    for prefix in _PREFIXES:
+        graph.bind(prefix, Namespace(known[prefix]), override=True)
 
 
 def _describe_dataset(

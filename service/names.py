@@ -12,6 +12,34 @@ PROVENANCE_GRAPH = GRAPH + "provenance"
 INFERRED_GRAPH = GRAPH + "inferred"
 CLAIM_GRAPH_PREFIX = GRAPH + "claim/"
 SOURCE_DOCUMENT = ID + "document/source"
+SHAPES = DEFAULT_BASE + "shapes#"
+
+# The one prefix table: pages, the editor, explanations, the service description and Turtle output all use it.
+# Our own namespaces come first (they follow the deployment's base IRI); then the vocabularies the data reuses.
+STANDARD_PREFIXES = {
+    "org": "http://www.w3.org/ns/org#",
+    "skos": "http://www.w3.org/2004/02/skos/core#",
+    "prov": "http://www.w3.org/ns/prov#",
+    "dcterms": "http://purl.org/dc/terms/",
+    "cv": "http://data.europa.eu/m8g/",
+    "foaf": "http://xmlns.com/foaf/0.1/",
+    "freq": "http://purl.org/cld/freq/",
+    "rdf": "http://www.w3.org/1999/02/22-rdf-syntax-ns#",
+    "rdfs": "http://www.w3.org/2000/01/rdf-schema#",
+    "owl": "http://www.w3.org/2002/07/owl#",
+    "xsd": "http://www.w3.org/2001/XMLSchema#",
+    "sh": "http://www.w3.org/ns/shacl#",
+    "sd": "http://www.w3.org/ns/sparql-service-description#",
+    "void": "http://rdfs.org/ns/void#",
+    "ent": "http://www.w3.org/ns/entailment/",
+    "formats": "http://www.w3.org/ns/formats/",
+}
+
+
+def prefixes(base_iri: str = DEFAULT_BASE) -> dict[str, str]:
+    """Prefix -> namespace, for a deployment's base IRI."""
+    own = {"gk": GK, "id": ID, "graph": GRAPH, "gks": SHAPES}
+    return {**{prefix: rebase(iri, base_iri) for prefix, iri in own.items()}, **STANDARD_PREFIXES}
 
 
 def rebase(iri: str, base: str) -> str:

@@ -12,7 +12,6 @@ failure sends only what is missing.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
@@ -31,10 +30,10 @@ from typing import TextIO
 
 import pyoxigraph as ox
 
-from service import __version__
 from service.config import Settings
+from service.data.snapshots import Snapshot, load_snapshot
+from service.engines.http import OPENER, USER_AGENT, with_credentials
 from service.errors import ConfigError, RemoteServiceError
-from service.store import Snapshot, load_snapshot
 
 PROTOCOLS = ("auto", "update", "gsp")
 DEFAULT_BATCH_SIZE = 5000
@@ -195,19 +194,14 @@ class _Progress:
 def _request(
     endpoint: str, method: str, body: bytes, content_type: str, params: dict[str, str], missing_ok: bool = False
 ) -> None:
-    parts = urllib.parse.urlsplit(endpoint)
-    headers = {"Content-Type": content_type, "User-Agent": f"guian-kg/{__version__}"}
-    if parts.username:  # credentials in the URL: http://user:password@host/…
-        token = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password or '')}"
-        headers["Authorization"] = "Basic " + base64.b64encode(token.encode()).decode()
-        parts = parts._replace(netloc=parts.hostname + (f":{parts.port}" if parts.port else ""))
-    url = urllib.parse.urlunsplit(parts)
+    # credentials in the URL (http://user:password@host/…) become a header; no redirect is ever followed
+    shown, headers = with_credentials(endpoint, {"Content-Type": content_type, "User-Agent": USER_AGENT})
+    url = shown
     if params:
-        url += ("&" if parts.query else "?") + urllib.parse.urlencode(params)
+        url += ("&" if urllib.parse.urlsplit(shown).query else "?") + urllib.parse.urlencode(params)
     request = urllib.request.Request(url, data=body, method=method, headers=headers)
-    shown = urllib.parse.urlunsplit(parts)
     try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT) as response:
+        with OPENER.open(request, timeout=REQUEST_TIMEOUT) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         if missing_ok and exc.code == 404:

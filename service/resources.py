@@ -23,6 +23,16 @@ def graph_data_dir() -> Path:
     return _root() / "graph_data"
 
 
+def ontology_file() -> Path:
+    """The OWL ontology (Turtle)."""
+    return ontology_dir() / "guian-kg.ttl"
+
+
+def shapes_file() -> Path:
+    """The SHACL shapes (Turtle)."""
+    return ontology_dir() / "shapes.ttl"
+
+
 def queries_dir() -> Path:
     """The folder of the named SPARQL queries (`.rq`)."""
     return _root() / "queries"

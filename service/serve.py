@@ -6,16 +6,20 @@ import atexit
 import copy
 import gc
 import logging
-import os
 import shutil
-from dataclasses import fields, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Any
 
-from service.config import SETTINGS, Settings
-from service.query_library import load_vocabulary
-from service.store import load_snapshot
-from service.writes import ephemeral_store_dir
+from granian import Granian
+from granian.constants import Interfaces
+from granian.http import HTTP1Settings
+from granian.log import LOGGING_CONFIG
+
+from service.config import Settings, export_settings
+from service.data.snapshots import load_snapshot
+from service.journal.writer import ephemeral_store_dir
+from service.library.vocabulary import load_vocabulary
+from service.web.app import create_app
 
 APP_FACTORY = "service.serve:worker_app"
 HEAD_BYTES = 64 * 1024  # largest request line + headers granian accepts
@@ -27,43 +31,14 @@ def worker_app() -> Any:
     Everything built at start-up lives as long as the worker: leaving it to the cyclic collector only makes
     each full collection walk it (about 60 ms in a web worker here, a latency spike in some request).
     """
-    from service.app import create_app
-
     app = create_app()
     gc.collect()
     gc.freeze()
     return app
 
 
-def setting_text(value: Any) -> str | None:
-    """A typed setting value written back as the text its GUIAN_KG_* variable would hold (None = unset)."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, tuple):
-        return " ".join(value)
-    if isinstance(value, Path):
-        return str(value)
-    return str(value)
-
-
-def export_settings(settings: Settings, environ: dict[str, str] | os._Environ = os.environ) -> None:
-    """Put every setting into GUIAN_KG_* variables, so that workers' `create_app()` sees the flags too."""
-    by_name = {s.name: s for s in SETTINGS}
-    for item in fields(settings):
-        env = by_name[item.name].env
-        text = setting_text(getattr(settings, item.name))
-        if text is None:
-            environ.pop(env, None)
-        else:
-            environ[env] = text
-
-
 def logging_config(level: str) -> dict[str, Any]:
     """Granian's logging configuration plus the service's loggers (query log lines are bare JSON)."""
-    from granian.log import LOGGING_CONFIG
-
     config = copy.deepcopy(LOGGING_CONFIG)
     config["formatters"]["service"] = {"()": "logging.Formatter", "fmt": "[%(levelname)s] %(name)s: %(message)s"}
     config["formatters"]["json_lines"] = {"()": "logging.Formatter", "fmt": "%(message)s"}
@@ -88,10 +63,6 @@ def serve(settings: Settings) -> None:
     The data snapshot is reasoned and cached here, once, before the workers start; each worker then
     builds its own app (and its query worker processes) through the factory, after the fork.
     """
-    from granian import Granian
-    from granian.constants import Interfaces
-    from granian.http import HTTP1Settings
-
     if settings.update_token and settings.store_dir is None:
         # One journal for every worker process: writes without --store-dir live in a temporary folder.
         settings = replace(settings, store_dir=ephemeral_store_dir())
@@ -111,7 +82,7 @@ def serve(settings: Settings) -> None:
         workers=settings.workers,
         blocking_threads=settings.threads,
         # Slow clients: the request head must arrive within 10 s and fit in 64 KiB (URL + headers); bodies are
-        # read within a time limit by the app (service.app._guard_request).
+        # read within a time limit by the app (service.web.bodies.BodyReader).
         http1_settings=HTTP1Settings(header_read_timeout=10_000, max_buffer_size=HEAD_BYTES),
         log_dictconfig=logging_config(settings.log_level),
     ).serve()

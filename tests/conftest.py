@@ -42,7 +42,7 @@ def _close(app: Flask) -> None:
 
 @pytest.fixture(scope="session")
 def _shared_apps(cache_dir: Path) -> Iterator[dict[str, Flask]]:
-    from service.app import create_app
+    from service.web.app import create_app
 
     class Apps(dict):
         def __missing__(self, engine: str) -> Flask:
@@ -64,7 +64,7 @@ def engine(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def make_app(engine: str, cache_dir: Path) -> Iterator[Callable[..., Flask]]:
     """Build an app with settings overrides (engine = the parametrised one unless given); closed afterwards."""
-    from service.app import create_app
+    from service.web.app import create_app
 
     built: list[Flask] = []
 

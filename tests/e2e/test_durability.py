@@ -28,7 +28,8 @@ from pathlib import Path
 import pytest
 import requests
 
-from service.writes import DurableStore, Record, chain_digest, encode_record
+from service.journal.log import Journal
+from service.journal.records import Record, chain_digest, encode_record
 
 pytestmark = pytest.mark.e2e
 
@@ -117,7 +118,7 @@ class Service:
 
 def tear_the_tail(folder: Path) -> None:
     """Append half of a valid next record to the journal: what a kill inside write() of a large record leaves."""
-    store = DurableStore(folder / "store")
+    store = Journal(folder / "store")
     head = store.head()
     insert = (f'<urn:item:{TORN_ITEM}> <urn:part> "1" <{ITEMS}> .',)
     record = Record(head.seq + 1, chain_digest(head.chain, (), insert), "t", {}, {}, (), insert)
@@ -128,7 +129,7 @@ def tear_the_tail(folder: Path) -> None:
 
 def durable_state(folder: Path) -> tuple[dict[int, set[str]], int | None, int]:
     """Items and their parts, the counter, and the journal position, read from the store folder itself."""
-    lines, head = DurableStore(folder / "store").lines_at()
+    lines, head = Journal(folder / "store").lines_at()
     items: dict[int, set[str]] = {}
     counters = []
     for line in lines:

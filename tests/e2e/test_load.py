@@ -22,7 +22,7 @@ import pytest
 import requests
 
 from service import names
-from service.writes import DurableStore
+from service.journal.log import Journal
 
 pytestmark = pytest.mark.e2e
 
@@ -237,7 +237,7 @@ def test_32_clients_mixed_load(loaded_server, tmp_path: Path) -> None:
     elapsed = time.monotonic() - began
 
     # No lost update: once the newest version is served, the counter equals the acknowledged increments.
-    head = DurableStore(store_dir).head()
+    head = Journal(store_dir).head()
     deadline = time.monotonic() + 180
     while not requests.get(base + "/readyz", timeout=10).json()["data_version"].endswith(f"-{head.seq}"):
         assert time.monotonic() < deadline, "the server did not catch up with the journal"

@@ -85,7 +85,7 @@ def expected_counts(nquads: Path) -> dict[str, int]:
 def snapshot(e2e_cache: Path):
     """The snapshot every push of this module sends (reasoned once, in the shared e2e cache)."""
     from service.config import load_settings
-    from service.store import load_snapshot
+    from service.data.snapshots import load_snapshot
 
     return load_snapshot(load_settings({"cache_dir": str(e2e_cache)}, environ={}))
 
@@ -114,7 +114,7 @@ def engine() -> str:
 
 @pytest.fixture(scope="module")
 def _remote_app(remote_settings: dict[str, Any]) -> Iterator[Flask]:
-    from service.app import create_app
+    from service.web.app import create_app
 
     app = create_app(remote_settings)
     yield app
@@ -130,7 +130,7 @@ def app(_remote_app: Flask) -> Flask:
 @pytest.fixture
 def make_app(remote_settings: dict[str, Any]) -> Iterator[Callable[..., Flask]]:
     """The protocol suites' app factory, on the remote engine."""
-    from service.app import create_app
+    from service.web.app import create_app
 
     built: list[Flask] = []
 
@@ -223,9 +223,9 @@ def _canonical(body: bytes) -> list[str]:
 
 def compare_named_queries(remote: Any, embedded: Any, skip: frozenset[str] = frozenset()) -> list[str]:
     """Run every named query (but the federated ones and `skip`) on both service states; return those checked."""
-    from service.engine import QueryJob
-    from service.query_library import load_library
-    from service.query_text import service_targets
+    from service.engines.base import QueryJob
+    from service.library.queries import load_library
+    from service.sparql.lexer import service_targets
 
     checked = []
     for query in load_library():

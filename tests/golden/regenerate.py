@@ -32,14 +32,14 @@ def golden_path(name: str, case: str) -> Path:
 
 def is_federated(text: str) -> bool:
     """Whether a query calls another endpoint (SERVICE), so that only the e2e federation test can run it."""
-    from service.query_text import service_targets
+    from service.sparql.lexer import service_targets
 
     return bool(service_targets(text))
 
 
 def run_case(engine: Any, query: Any, case: dict[str, Any]) -> dict[str, Any]:
     """The SPARQL JSON result of one case of a named query on `engine`."""
-    from service.engine import QueryJob
+    from service.engines.base import QueryJob
 
     prepared = query.prepare(case.get("params", {}))
     job = QueryJob(prepared.text, "json", infer=case.get("infer", True), bindings=prepared.bindings)
@@ -55,9 +55,9 @@ def main(argv: list[str] | None = None) -> int:
     """Regenerate the goldens of the named queries (all when none is named)."""
     sys.path.insert(0, str(GOLDEN_DIR.parents[1]))
     from service.config import load_settings
-    from service.engine import engine_for
-    from service.query_library import load_library
-    from service.store import load_snapshot
+    from service.data.snapshots import load_snapshot
+    from service.engines.factory import engine_for
+    from service.library.queries import load_library
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("names", nargs="*")

@@ -167,7 +167,7 @@ def test_a_broken_query_file_stops_the_app_naming_file_and_line(make_app, engine
         "SELECT * WHERE {\n  ?s ?p ?o .\n  FILTER(?s = )\n}\n",
         encoding="utf-8",
     )
-    monkeypatch.setattr("service.query_library.queries_dir", lambda: tmp_path)
+    monkeypatch.setattr("service.library.queries.queries_dir", lambda: tmp_path)
     with pytest.raises(ConfigError) as caught:
         make_app()
     assert f"{broken}:7" in caught.value.detail

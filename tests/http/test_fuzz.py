@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from service import names
-from service.query_text import MAX_CHAIN, MAX_NESTING
+from service.sparql.lexer import MAX_CHAIN, MAX_NESTING
 
 EXAMPLES = int(os.environ.get("KG_FUZZ_EXAMPLES", "100"))
 TOKEN = "fuzz-token"
@@ -91,7 +91,7 @@ header_text = st.text(alphabet=st.characters(min_codepoint=32, max_codepoint=126
 @pytest.fixture(scope="module", params=["embedded", "rdflib"])
 def fuzz_app(request, tmp_path_factory):
     """A writable app with small limits; its follower is off, so accidental valid writes start no reasoning."""
-    from service.app import create_app
+    from service.web.app import create_app
 
     app = create_app(
         {

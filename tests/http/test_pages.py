@@ -11,7 +11,11 @@ import xml.etree.ElementTree as ET
 import pytest
 from rdflib import Graph, URIRef
 
-from service import names, pages, svg
+from service import names
+from service.pages import svg
+from service.pages.labels import LANGUAGES, UI_TEXT, accept_language, choose_language, local_href, resource_iri
+from service.pages.ontology import ontology_html, pylode_html
+from service.pages.resource import FLAGSHIP_QUERY
 
 SECTION_6 = URIRef(names.ID + "section/6")
 SVG_NS = "{http://www.w3.org/2000/svg}"
@@ -47,34 +51,34 @@ def _h1(page: str) -> str:
     ],
 )
 def test_accept_language(header: str, expected: str | None) -> None:
-    assert pages.accept_language(header) == expected
+    assert accept_language(header) == expected
 
 
 def test_language_choice_order() -> None:
-    assert pages.choose_language("zh", "en", "en") == "zh"
-    assert pages.choose_language(None, "zh", "en") == "zh"
-    assert pages.choose_language("xx", None, "zh-Hans") == "zh"
-    assert pages.choose_language(None, None, None) == "en"
+    assert choose_language("zh", "en", "en") == "zh"
+    assert choose_language(None, "zh", "en") == "zh"
+    assert choose_language("xx", None, "zh-Hans") == "zh"
+    assert choose_language(None, None, None) == "en"
 
 
 @pytest.mark.parametrize(
     ("kind", "slug"), [("section", "6 7"), ("section", "../x"), ("Section", "6"), ("section", ""), ("a", "<x>")]
 )
 def test_malformed_paths_name_nothing(kind: str, slug: str) -> None:
-    assert pages.resource_iri(names.DEFAULT_BASE, kind, slug) is None
+    assert resource_iri(names.DEFAULT_BASE, kind, slug) is None
 
 
 def test_every_ui_text_exists_in_both_languages() -> None:
-    assert set(pages.UI_TEXT["en"]) == set(pages.UI_TEXT["zh"])
-    assert set(pages.UI_TEXT) == set(pages.LANGUAGES)
+    assert set(UI_TEXT["en"]) == set(UI_TEXT["zh"])
+    assert set(UI_TEXT) == set(LANGUAGES)
 
 
 def test_local_links() -> None:
     base = "https://example.org/kg/"
-    assert pages.local_href(base + "id/section/6", base) == "/id/section/6"
-    assert pages.local_href(base + "graph/claim/x", base) == "/graph/claim/x"
-    assert pages.local_href(base + "ontology#coHandledBy", base) == "/ontology#coHandledBy"
-    assert pages.local_href("http://www.w3.org/ns/org#Organization", base) is None
+    assert local_href(base + "id/section/6", base) == "/id/section/6"
+    assert local_href(base + "graph/claim/x", base) == "/graph/claim/x"
+    assert local_href(base + "ontology#coHandledBy", base) == "/ontology#coHandledBy"
+    assert local_href("http://www.w3.org/ns/org#Organization", base) is None
 
 
 def test_every_resource_of_the_dataset_has_a_page(client) -> None:
@@ -88,13 +92,13 @@ def test_every_resource_of_the_dataset_has_a_page(client) -> None:
     assert names.ID + "domain-scheme" in subjects  # one path segment: /id/<slug>
     assert len(subjects) > 100
     for iri in subjects:
-        path = pages.local_href(iri, names.DEFAULT_BASE)
+        path = local_href(iri, names.DEFAULT_BASE)
         assert path is not None, iri
         turtle = client.get(path, headers={"Accept": "text/turtle"})
         assert turtle.status_code == 200, (path, turtle.status_code)
         graph = Graph().parse(data=turtle.get_data(as_text=True), format="turtle")
         assert URIRef(iri) in set(graph.subjects()), path
-    assert client.get(pages.local_href(names.ID + "domain-scheme", names.DEFAULT_BASE)).status_code == 200
+    assert client.get(local_href(names.ID + "domain-scheme", names.DEFAULT_BASE)).status_code == 200
 
 
 def test_text_wrapping_fits_and_keeps_words() -> None:
@@ -114,7 +118,7 @@ def test_home_offers_editor_examples_and_no_external_resources(client) -> None:
     examples = json.loads(
         re.search(r'<script type="application/json" id="examples-data">(.*?)</script>', page).group(1)
     )
-    assert pages.FLAGSHIP_QUERY in {e["name"] for e in examples}
+    assert FLAGSHIP_QUERY in {e["name"] for e in examples}
     assert all(e["text"].strip() and e["url"] == f"/api/queries/{e['name']}" for e in examples)
     # Every script, stylesheet and image comes from this server.
     for attr in re.findall(r'<(?:script|link|img)[^>]+(?:src|href)="([^"]+)"', page):
@@ -286,11 +290,11 @@ def test_pylode_reaches_no_network(monkeypatch) -> None:
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    pages._pylode_html.cache_clear()
+    pylode_html.cache_clear()
     try:
-        html = pages.ontology_html(names.DEFAULT_BASE, "zh")
+        html = ontology_html(names.DEFAULT_BASE, "zh")
     finally:
-        pages._pylode_html.cache_clear()
+        pylode_html.cache_clear()
     assert html is not None and 'id="coHandledBy"' in html
 
 
@@ -304,11 +308,11 @@ def test_resource_rdf_is_cached_by_etag(client) -> None:
 
 def test_ontology_docs_without_pylode(client, monkeypatch) -> None:
     monkeypatch.setitem(sys.modules, "pylode", None)  # import fails as if it were not installed
-    pages._pylode_html.cache_clear()
+    pylode_html.cache_clear()
     try:
         page = _html(client, "/ontology?lang=zh")
     finally:
-        pages._pylode_html.cache_clear()
+        pylode_html.cache_clear()
         client.delete_cookie("lang")
     assert 'id="SecretarialSection"' in page
     assert "秘书科室" in page
@@ -320,3 +324,29 @@ def test_shapes_page_and_turtle(client) -> None:
     response = client.get("/ontology/shapes", headers={"Accept": "text/turtle"})
     assert response.mimetype == "text/turtle"
     assert len(Graph().parse(data=response.get_data(as_text=True), format="turtle")) > 50
+
+
+@pytest.mark.parametrize("value", ["bogus", "FALSEY", ""])
+def test_resource_infer_is_parsed_as_on_sparql(client, assert_problem, value) -> None:
+    response = client.get(f"/id/section/6?infer={value}", headers={"Accept": "text/turtle"})
+    assert_problem(response, 400, "invalid-parameter")
+
+
+def test_resource_infer_spellings_of_false_all_leave_inferences_out(client) -> None:
+    bodies = {
+        value: client.get(f"/id/section/6?infer={value}", headers={"Accept": "application/n-triples"}).data
+        for value in ("false", "0", "no", "FALSE")
+    }
+    assert len(set(bodies.values())) == 1
+    assert bodies["false"] != client.get("/id/section/6", headers={"Accept": "application/n-triples"}).data
+
+
+def test_repeated_control_parameters_are_refused_on_every_route(client, assert_problem) -> None:
+    for url in (
+        "/store?default&format=ttl&format=nt",
+        "/store?default&infer=true&infer=false",
+        "/id/section/6?format=ttl&format=nt",
+        "/.well-known/void?format=ttl&format=nt",
+        "/api/queries/section-counts?infer=true&infer=false",
+    ):
+        assert_problem(client.get(url), 400, "bad-request")

@@ -6,7 +6,6 @@ import csv
 import io
 import json
 import logging
-import time
 import xml.etree.ElementTree as ET
 from urllib.parse import quote, urlencode
 
@@ -16,8 +15,8 @@ from rdflib.namespace import RDF, VOID
 from werkzeug.test import EnvironBuilder, run_wsgi_app
 
 from service import names
-from service.formats import BY_KEY, FORMATS
-from service.protocol import FORM_FORMATS, negotiate
+from service.sparql.formats import BY_KEY, FORMATS
+from service.sparql.protocol import FORM_FORMATS, negotiate
 
 SD = Namespace("http://www.w3.org/ns/sparql-service-description#")
 GK = names.GK
@@ -532,16 +531,14 @@ def test_infer_default_follows_the_setting(make_app):
 
 def test_timeout_parameter_only_lowers_the_limit(make_app, assert_problem):
     client = make_app(query_timeout=1.0).test_client()
-    started = time.monotonic()
-    assert_problem(get(client, CROSS_PRODUCT, timeout="60"), 503, "query-timeout")
-    assert time.monotonic() - started < 4
+    problem = assert_problem(get(client, CROSS_PRODUCT, timeout="60"), 503, "query-timeout")
+    assert problem["timeout"] == 1.0
 
 
 def test_timeout_parameter_lowers_the_limit(make_app, assert_problem):
     client = make_app(query_timeout=30.0).test_client()
-    started = time.monotonic()
-    assert_problem(get(client, CROSS_PRODUCT, timeout="0.5"), 503, "query-timeout")
-    assert time.monotonic() - started < 4
+    problem = assert_problem(get(client, CROSS_PRODUCT, timeout="0.5"), 503, "query-timeout")
+    assert problem["timeout"] == 0.5
     assert ask(get(client, "ASK {}", timeout="0.5")) is True
 
 

@@ -13,8 +13,8 @@ import logging
 import pytest
 
 from service import names
-from service.result_cache import Answer, ResultCache
-from service.views import EXTENSION, ServiceState
+from service.runtime.result_cache import Answer, ResultCache
+from service.web.state import EXTENSION, ServiceState
 
 CO_HANDLERS = (
     f"PREFIX gk: <{names.GK}>\n"

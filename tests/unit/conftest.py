@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from rdflib import Dataset, Graph
 
+from service.data.validation import asserted_union
+from service.data.validation import data_dataset as load_data_dataset
 from service.resources import source_document
-from service.validation import asserted_union
-from service.validation import data_dataset as load_data_dataset
 
 # Read at import: the session fixture of tests/conftest.py clears GUIAN_KG_* variables before tests run.
 _ENV_SOURCE = os.environ.get("GUIAN_KG_SOURCE")

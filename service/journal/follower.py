@@ -1,0 +1,105 @@
+"""Following the journal from a web process: notice a new position, have it built, install it."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from service.journal.log import Journal
+
+log = logging.getLogger("guian_kg.writes")
+
+
+# --- following the journal (in each web process) --------------------------------------------------------
+
+
+@dataclass
+class Follower:
+    """Keeps one process's served version up with the journal: a stat per request, one background build at a time.
+
+    `build()` makes (or finds cached) the newest version and returns its snapshot; `install(snapshot)` serves it
+    and returns False when the app is gone (the follower then stops).
+    """
+
+    store: Journal
+    build: Callable[[], Any]
+    install: Callable[[Any], bool]
+    served: str | None = None
+    retry_after: float = 5.0
+    _seen: tuple | None = None
+    _running: bool = False
+    _again: bool = False
+    _stopped: bool = False
+    _failed_at: float = 0.0
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _idle: threading.Event = field(default_factory=threading.Event)
+
+    def __post_init__(self) -> None:
+        self._idle.set()
+
+    def _key(self) -> tuple | None:
+        try:
+            journal = os.stat(self.store.journal_path)
+            manifest = os.stat(self.store.manifest_path)
+        except OSError:
+            return None
+        return (journal.st_ino, journal.st_size, journal.st_mtime_ns, manifest.st_ino, manifest.st_mtime_ns)
+
+    def poll(self) -> None:
+        """Start a background build when the journal moved since the last look (two stats, no lock when not)."""
+        key = self._key()
+        if key is None or key == self._seen or self._stopped:
+            return
+        if self._failed_at and time.monotonic() - self._failed_at < self.retry_after:
+            return
+        with self._lock:
+            if key == self._seen:
+                return
+            self._seen = key
+            if self._running:
+                self._again = True
+                return
+            self._running = True
+            self._idle.clear()
+        threading.Thread(target=self._run, name="guian-kg-follower", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            while True:
+                snapshot = self.build()
+                if snapshot.version != self.served:
+                    if not self.install(snapshot):
+                        self._stopped = True
+                        return
+                    self.served = snapshot.version
+                with self._lock:
+                    if not self._again:
+                        return
+                    self._again = False
+        except Exception:
+            log.exception("building the newest data version failed; serving %s meanwhile", self.served)
+            self._failed_at = time.monotonic()
+            self._seen = None
+        finally:
+            with self._lock:
+                self._running = False
+                self._again = False
+            self._idle.set()
+
+    def catch_up(self, timeout: float = 120.0) -> str | None:
+        """Build and install the newest version now (after any build in progress); the version then served."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self._idle.wait(max(deadline - time.monotonic(), 0))
+            head = self.store.head()
+            if self.served == self.store.version(head.seq, head.chain, head.manifest) or self._stopped:
+                break
+            self._failed_at, self._seen = 0.0, None
+            self.poll()
+            time.sleep(0.01)
+        return self.served

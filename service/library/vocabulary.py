@@ -1,0 +1,184 @@
+"""The values named-query parameters accept: resources of the served data by IRI, short name or label."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+
+from service import names
+from service.data.oxstores import release_memory
+from service.data.sources import source_files
+from service.errors import ConfigError
+
+XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
+LANGUAGES = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A parameter type whose values are resources of the graph, found by IRI, short name or zh/en label."""
+
+    type: str
+    pattern: str  # a SPARQL group pattern binding ?term
+    help: str
+
+
+# Types resolved against the graph; the short name is the last IRI segment (CamelCase class names in kebab-case).
+LOOKUPS: dict[str, Lookup] = {
+    lookup.type: lookup
+    for lookup in (
+        Lookup(
+            "domain",
+            "?term skos:inScheme <https://w3id.org/guian-kg/id/domain-scheme> .",
+            "a work domain: IRI, slug (land-management), zh/en label (土地管理, Land management) or unique slug prefix",
+        ),
+        Lookup("section", "?term a gk:SecretarialSection .", "a section: number 1-9, IRI or label (秘书六科)"),
+        Lookup("project", "?term a/rdfs:subClassOf* gk:Project .", "a project: IRI, slug or label"),
+        Lookup(
+            "project-kind",
+            "?term rdfs:subClassOf* gk:Project . FILTER(isIRI(?term))",
+            "a kind of project: class IRI, kebab-case name (industrial-project) or label",
+        ),
+        Lookup(
+            "mechanism",
+            "?term a/rdfs:subClassOf* gk:CollaborationMechanism .",
+            "a collaboration mechanism: IRI, slug (joint-meeting) or label",
+        ),
+    )
+}
+SCALAR_TYPES = ("iri", "language", "integer", "string")
+PARAM_TYPES = (*SCALAR_TYPES, *LOOKUPS)
+
+_VOCABULARY_QUERY = """
+PREFIX gk: <https://w3id.org/guian-kg/ontology#>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+SELECT DISTINCT ?term ?label WHERE {
+  %s
+  OPTIONAL { ?term skos:prefLabel|rdfs:label|skos:altLabel ?label FILTER(isLiteral(?label)) }
+}
+"""
+
+
+def normalise(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def short_name(iri: str) -> str:
+    """The short name of a resource: its last IRI segment, CamelCase turned kebab-case."""
+    segment = re.split(r"[/#]", iri.rstrip("/"))[-1]
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "-", segment).lower()
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The resources each lookup type may name, keyed by canonical IRI, short name and normalised label."""
+
+    terms: Mapping[str, Mapping[str, str]]  # type -> short name -> canonical IRI
+    keys: Mapping[str, Mapping[str, tuple[str, ...]]]  # type -> normalised key -> canonical IRIs
+
+    def allowed(self, kind: str) -> list[str]:
+        """The short names of a lookup type, in a stable order (numbers numerically)."""
+        return sorted(self.terms.get(kind, {}), key=lambda s: (not s.isdigit(), int(s) if s.isdigit() else 0, s))
+
+    def label_of(self, kind: str, iri: str) -> str:
+        """The short name of a canonical IRI of that type."""
+        return next((s for s, t in self.terms.get(kind, {}).items() if t == iri), iri)
+
+    def candidates(self, kind: str, value: str) -> tuple[str, ...]:
+        """The canonical IRIs `value` may mean: exact key first, else slugs it is a prefix of."""
+        found = self.keys.get(kind, {}).get(normalise(value))
+        if found:
+            return found
+        prefix = normalise(value)
+        if len(prefix) < 3 or " " in prefix:
+            return ()
+        return tuple(sorted({iri for short, iri in self.terms.get(kind, {}).items() if short.startswith(prefix)}))
+
+    def to_json(self) -> dict[str, Any]:
+        """The tables as JSON values (see `from_json`)."""
+        return {"terms": self.terms, "keys": self.keys}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Vocabulary:
+        """The vocabulary `to_json` wrote."""
+        keys = {kind: {key: tuple(iris) for key, iris in table.items()} for kind, table in data["keys"].items()}
+        return cls(data["terms"], keys)
+
+
+def build_vocabulary(store: ox.Store) -> Vocabulary:
+    """The lookup tables of every lookup type, from a store holding the asserted data (union default graph)."""
+    terms: dict[str, dict[str, str]] = {}
+    keys: dict[str, dict[str, tuple[str, ...]]] = {}
+    for kind, lookup in LOOKUPS.items():
+        by_short: dict[str, str] = {}
+        by_key: dict[str, set[str]] = {}
+        for row in store.query(_VOCABULARY_QUERY % lookup.pattern, use_default_graph_as_union=True):
+            term = row["term"]
+            if not isinstance(term, ox.NamedNode):
+                continue
+            iri = term.value
+            by_short[short_name(iri)] = iri
+            for key in (iri, short_name(iri)):
+                by_key.setdefault(normalise(key), set()).add(iri)
+            if row["label"] is not None:
+                by_key.setdefault(normalise(row["label"].value), set()).add(iri)
+        terms[kind] = by_short
+        keys[kind] = {key: tuple(sorted(iris)) for key, iris in by_key.items()}
+    return Vocabulary(terms, keys)
+
+
+def _data_files() -> tuple[Path, ...]:
+    return tuple(source_files())
+
+
+@functools.lru_cache(maxsize=4)
+def vocabulary_of(files: tuple[tuple[str, float, int], ...], cache_dir: Path | None) -> Vocabulary:
+    cached = None
+    if cache_dir is not None:
+        digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
+        cached = cache_dir / f"vocabulary-{digest}.json"
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            return Vocabulary.from_json(json.loads(cached.read_bytes()))
+    store = ox.Store()
+    for index, (path, _, _) in enumerate(files):
+        if index == 0:  # the ontology (Turtle) goes into its own graph, as in service.data.sources
+            store.load(path=path, format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(names.ONTOLOGY_GRAPH))
+        else:
+            store.load(path=path, format=ox.RdfFormat.TRIG)
+    vocabulary = build_vocabulary(store)
+    del store
+    release_memory()  # a server builds this before forking its workers: they should not inherit the garbage
+    if cached is not None:
+        with contextlib.suppress(OSError):  # a read-only cache: build it again next time
+            cache_dir.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=cache_dir, delete=False) as tmp:
+                json.dump(vocabulary.to_json(), tmp, ensure_ascii=False)
+            os.replace(tmp.name, cached)
+    return vocabulary
+
+
+def load_vocabulary(cache_dir: Path | None = None) -> Vocabulary:
+    """The vocabulary of the asserted data files, built once per version of those files (per process, and in
+    `cache_dir` as JSON when given: parsing a large dataset's files takes seconds).
+
+    Raises:
+        ConfigError: when a data file cannot be read or parsed.
+    """
+    files = _data_files()
+    try:
+        stamp = tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in files)
+        return vocabulary_of(stamp, cache_dir)
+    except (OSError, SyntaxError) as exc:
+        raise ConfigError(f"cannot build the named-query vocabulary from the data files: {exc}") from None
