@@ -115,7 +115,7 @@ def _bind_parameters(text: str, job: QueryJob) -> str:
         elif token.kind == "word" and token.text.lower() == "where" and keep == "{":
             keep = None
         elif token.kind == "var" and depth > 0 and keep is None and previous != "as":
-            term = substitutions.get(token.text[1:])
+            term = bound.get(token.text[1:])
             if term is not None:
                 pieces += [text[last : token.pos], str(term)]
                 last = token.pos + len(token.text)
