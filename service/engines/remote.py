@@ -13,8 +13,6 @@ import json
 import logging
 import re
 import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 from collections.abc import Sequence
 from http.client import HTTPException
