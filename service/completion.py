@@ -65,7 +65,7 @@ _WORD_PREFIX = 32  # characters of each word start kept in the sorted index
 _LOCAL_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.\-/]*")
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     """Text as matched: NFKC (full-width forms are plain), lower case, runs of spaces as one."""
     return " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
@@ -175,7 +175,7 @@ class CompletionIndex:
         Ranked by how the text matches one of an entry's keys (all of it, its start, a word's start, anywhere,
         every word somewhere), then prefixes before other names, then the shorter label in `lang`.
         """
-        query = _fold(typed)
+        query = fold(typed)
         lang = lang if lang in LANGUAGES else LANGUAGES[0]
         entries = self.entries
 
@@ -196,7 +196,7 @@ class CompletionIndex:
         if len(query) > _WORD_PREFIX:  # longer than the word-start index holds: score every candidate
             at_word = re.compile(r"(?:^|[\s\-_/:(（])" + re.escape(query))
             scored = (
-                (_score(entries[i].keys, query, at_word, words), i) for i in self._containing(max(words, key=len))
+                (match_score(entries[i].keys, query, at_word, words), i) for i in self._containing(max(words, key=len))
             )
             return top((score, i) for score, i in scored if score is not None and wanted(i))
         best = {i: score for i, score in self._at_word_starts(query).items() if wanted(i)}
@@ -212,7 +212,7 @@ class CompletionIndex:
         return top((score, i) for i, score in best.items())
 
 
-def _score(keys: tuple[str, ...], query: str, at_word: re.Pattern[str], words: list[str]) -> int | None:
+def match_score(keys: tuple[str, ...], query: str, at_word: re.Pattern[str], words: list[str]) -> int | None:
     """How well the folded typed text matches the best of `keys` (lower is better), or None when none does."""
     if not query:
         return 5
@@ -247,7 +247,7 @@ def build_index(version: str, rows: Iterable[Mapping[str, Any]], prefixes: Mappi
         if predicate == RDF + "type":
             kinds[iri] = "property" if kinds.get(iri) == "property" else _TERM_KINDS[value["value"]]
             continue
-        entry = found.get(iri) or found.setdefault(iri, Entry(iri, "resource", _insert(iri, prefixes)))
+        entry = found.get(iri) or found.setdefault(iri, Entry(iri, "resource", prefixed_name(iri, prefixes)))
         lang = (value.get("xml:lang") or "").split("-")[0].lower()
         is_label = predicate in _LABELS
         rank = _LABELS.index(predicate) if is_label else _DEFINITIONS.index(predicate)
@@ -256,21 +256,21 @@ def build_index(version: str, rows: Iterable[Mapping[str, Any]], prefixes: Mappi
             ranks[slot] = rank
             (entry.labels if is_label else entry.definitions)[lang] = value["value"]
         if is_label:
-            names.setdefault(iri, []).append(_fold(value["value"]))
+            names.setdefault(iri, []).append(fold(value["value"]))
     for iri, kind in kinds.items():
-        (found.get(iri) or found.setdefault(iri, Entry(iri, kind, _insert(iri, prefixes)))).kind = kind
+        (found.get(iri) or found.setdefault(iri, Entry(iri, kind, prefixed_name(iri, prefixes)))).kind = kind
     for entry in found.values():
         local = "" if entry.insert.startswith("<") else entry.insert.partition(":")[2]
-        keys = [*names.get(entry.iri, ()), _fold(entry.insert), _fold(local)]
+        keys = [*names.get(entry.iri, ()), fold(entry.insert), fold(local)]
         entry.keys = tuple(dict.fromkeys(key for key in keys if key))
     entries = [
-        Entry(namespace, "prefix", f"{name}:", keys=(_fold(name + ":"), _fold(namespace)))
+        Entry(namespace, "prefix", f"{name}:", keys=(fold(name + ":"), fold(namespace)))
         for name, namespace in prefixes.items()
     ]
     return CompletionIndex(version, [e.index() for e in entries + sorted(found.values(), key=lambda e: e.iri)])
 
 
-def _insert(iri: str, prefixes: Mapping[str, str]) -> str:
+def prefixed_name(iri: str, prefixes: Mapping[str, str]) -> str:
     """The IRI as prefix:local under the longest of our namespaces that leaves a plain local name, else <iri>."""
     fits = [
         (len(namespace), f"{name}:{iri[len(namespace) :]}")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from service.completion import INDEX_QUERY, RDF, RDFS, SKOS, Entry, _fold, _insert, _score, build_index, lint
+from service.completion import INDEX_QUERY, RDF, RDFS, SKOS, Entry, build_index, fold, lint, match_score, prefixed_name
 from service.names import prefixes
 
 BASE = "https://w3id.org/guian-kg/"
@@ -79,9 +79,9 @@ def test_ranking_whole_then_start_then_word_start_then_inside(index):
 
 
 def test_insert_uses_the_longest_namespace_with_a_plain_local_name() -> None:
-    assert _insert(GK + "handlesDomain", PREFIXES) == "gk:handlesDomain"
-    assert _insert(ID + "section/6", PREFIXES) == "id:section/6"
-    assert _insert(ID + "odd name", PREFIXES) == "<" + ID + "odd name>"
+    assert prefixed_name(GK + "handlesDomain", PREFIXES) == "gk:handlesDomain"
+    assert prefixed_name(ID + "section/6", PREFIXES) == "id:section/6"
+    assert prefixed_name(ID + "odd name", PREFIXES) == "<" + ID + "odd name>"
 
 
 def test_the_fast_paths_rank_exactly_like_scoring_every_entry() -> None:
@@ -93,9 +93,9 @@ def test_the_fast_paths_rank_exactly_like_scoring_every_entry() -> None:
         rows.append(row(iri, SKOS + "prefLabel", f"Matter number {i} landing {'management' if i % 3 else 'x'}", "en"))
     big = build_index("v2", rows + ROWS, PREFIXES)
     for typed in ("land", "landing", "management", "matter number 1", "处理", "秘书", "事项3", "number 12", "ing", "a"):
-        query = _fold(typed)
+        query = fold(typed)
         at_word = re.compile(r"(?:^|[\s\-_/:(（])" + re.escape(query))
-        scored = [(_score(e.keys, query, at_word, query.split()), e) for e in big.entries]
+        scored = [(match_score(e.keys, query, at_word, query.split()), e) for e in big.entries]
         ranked = sorted(((s, e) for s, e in scored if s is not None), key=lambda item: (item[0], *item[1].order["en"]))
         assert inserts(big.complete(typed, lang="en")) == [e.insert for _, e in ranked[:20]], typed
 
