@@ -18,7 +18,7 @@ class QueryEditor:
         self.page = page
 
     def text(self) -> str:
-        return self.page.locator("#query").input_value()
+        return self.page.evaluate("() => window.GKWorkbench.editor.getText()")
 
     def run(self) -> None:
         self.page.locator("#run").click()
@@ -54,14 +54,19 @@ def test_a_question_gets_sentences_links_quotes_and_opens_in_the_editor(
 
     expected = page.request.get(server + "/api/ask", params={"q": "哪个科室负责土地管理？"}).json()
     expected_rows = expected["results"]["results"]["bindings"]
+    share_link = answer.locator("#ask-open-editor").get_attribute("href")
     answer.locator("#ask-open-editor").click()
     editor = QueryEditor(page)
-    page.wait_for_function("() => document.querySelector('#query').value.includes('VALUES')")
     assert editor.text() == expected["sparql_standalone"]
     editor.run()
     assert editor.rows() == len(expected_rows)
     assert sorted(editor.column("notation")) == sorted(r["notation"]["value"] for r in expected_rows)
     assert sorted(editor.column("match")) == sorted(r["match"]["value"] for r in expected_rows)
+    # the link is the workbench's share link: opened anywhere, it brings the same query
+    other = page.context.new_page()
+    other.goto(server + share_link)
+    other.wait_for_function("() => window.GKWorkbench && window.GKWorkbench.editor.getText().includes('VALUES')")
+    assert QueryEditor(other).text() == expected["sparql_standalone"]
 
 
 def test_an_inferred_row_links_to_its_explanation_and_suggestions_answer(server: str, page: Any) -> None:

@@ -1,6 +1,7 @@
 /* The question box: asks GET /api/ask and shows the answer in sentences with links to the resources it names,
  * the source quotes each row rests on (or "inferred" with a link to its explanation), the SPARQL that ran and
- * "open in editor", which hands the query to the editor through the URL fragment (#sparql=…, see query.js). */
+ * "open in editor": a share link of the workbench (/?lang=…#query=…&infer=true, read by query.js), followed in
+ * place through the page's editor hook (window.GKWorkbench.editor.setText) when the editor is on the page. */
 (function () {
   "use strict";
 
@@ -113,8 +114,18 @@
     details.appendChild(el("summary", {}, T.sparql + " (" + doc.query + ")"));
     details.appendChild(el("pre", {}, doc.sparql_standalone));
     box.appendChild(details);
-    var open = el("a", { id: "ask-open-editor", href: location.pathname + location.search + "#sparql=" +
-      encodeURIComponent(doc.sparql_standalone) }, T.open);
+    var share = new URLSearchParams({ query: doc.sparql_standalone, infer: "true" });
+    var open = el("a", { id: "ask-open-editor", class: "open-in-editor",
+      href: "/?lang=" + encodeURIComponent(page.lang) + "#" + share.toString() }, T.open);
+    open.addEventListener("click", function (event) {
+      var workbench = window.GKWorkbench;
+      if (!workbench || !workbench.editor) return; // no editor here: the share link opens one
+      event.preventDefault();
+      workbench.editor.setText(doc.sparql_standalone);
+      var infer = document.getElementById("infer");
+      if (infer) infer.checked = true;
+      document.getElementById("query-form").scrollIntoView();
+    });
     box.appendChild(el("p")).appendChild(open);
   }
 
