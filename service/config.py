@@ -145,6 +145,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "body_seconds", "15", _positive_float, "Time a request body may take to arrive whole, in seconds (408 after)."
     ),
+    Setting(
+        "max_connections",
+        "1024",
+        _positive_int,
+        "Client connections per web worker; past the cap the longest-idle one is closed, or, all busy, 503.",
+    ),
+    Setting("idle_seconds", "10", _positive_float, "Time a connection may stay open without sending a request."),
+    Setting(
+        "header_seconds", "10", _positive_float, "Time the request line and headers may take, from their first byte."
+    ),
     Setting("max_request_bytes", "1048576", _positive_int, "Largest request body or query accepted, in bytes."),
     Setting("max_result_rows", "100000", _positive_int, "Largest result (rows or triples) returned; more is an error."),
     Setting(
@@ -188,6 +198,9 @@ class Settings:
     query_workers: int
     memory_max_quads: int
     body_seconds: float
+    max_connections: int
+    idle_seconds: float
+    header_seconds: float
     max_request_bytes: int
     max_result_rows: int
     result_cache_mb: int

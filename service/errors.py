@@ -108,6 +108,10 @@ class URITooLongError(GuianError):
     code, status, title = "uri-too-long", 414, "URI too long"
 
 
+class HeaderTooLargeError(GuianError):
+    code, status, title = "header-too-large", 431, "Request header fields too large"
+
+
 class UnsupportedMediaTypeError(GuianError):
     code, status, title = "unsupported-media-type", 415, "Unsupported media type"
 
