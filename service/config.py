@@ -164,6 +164,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Memory per web worker for answers of repeated queries (per data version); 0 turns the cache off.",
     ),
     Setting("update_token", None, _optional(_text), "Bearer token for /update and /store writes; unset = read-only."),
+    Setting(
+        "source_writes",
+        "false",
+        _boolean,
+        "Allow writes to the shipped source graphs (ontology, provenance, assumptions, claims); off: 403.",
+    ),
     Setting("service_allow", "", _urls, "Space-separated endpoint URLs that SERVICE may call; empty = none."),
     Setting("service_timeout", "5", _positive_float, "Time limit of one SERVICE call, in seconds."),
     Setting(
@@ -205,6 +211,7 @@ class Settings:
     max_result_rows: int
     result_cache_mb: int
     update_token: str | None
+    source_writes: bool
     service_allow: tuple[str, ...]
     service_timeout: float
     store_dir: Path | None

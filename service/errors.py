@@ -84,6 +84,10 @@ class ReadOnlyGraphError(ForbiddenError):
     code, title = "read-only-graph", "This graph cannot be written"
 
 
+class SourceReadOnlyError(ForbiddenError):
+    code, status, title = "source-read-only", 403, "The source data is read-only"
+
+
 class NotFoundError(GuianError):
     code, status, title = "not-found", 404, "Not found"
 

@@ -68,7 +68,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             with store.locked(None):
                 store.recover()  # cut a torn tail a crash left, before anything reads or appends
             limits = (settings.query_timeout, settings.query_memory_mb, settings.max_result_rows)
-            state.writer = Writer(store, snapshot.inferred_graph, *limits)
+            protect = None if settings.source_writes else settings.base_iri
+            state.writer = Writer(store, snapshot.inferred_graph, *limits, protect_source_of=protect)
             weakref.finalize(app, state.writer.close)
         state.follower = Follower(
             store, partial(_build_newest, settings), partial(_install, state), served=snapshot.version
