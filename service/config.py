@@ -130,6 +130,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("engine", "embedded", _engine, "Query engine: embedded (pyoxigraph), rdflib, or remote."),
     Setting("remote_query", None, _optional(_url), "Query endpoint URL of the remote store (engine=remote)."),
     Setting("remote_update", None, _optional(_url), "Update endpoint URL of the remote store (engine=remote)."),
+    Setting(
+        "public_url",
+        None,
+        _optional(_url),
+        "Public base URL of the service (behind a proxy: the proxy's); absolute URLs use it, never Host. "
+        "Unset: http://<host>:<port>/.",
+    ),
     Setting("base_iri", "https://w3id.org/guian-kg/", _iri_base, "Base IRI of resources, graphs, ontology."),
     Setting("infer", "true", _boolean, "Include the inferred graph in queries unless a request says infer=false."),
     Setting("query_timeout", "10", _positive_float, "Query time limit in seconds; `timeout=` may only lower it."),
@@ -197,6 +204,7 @@ class Settings:
     engine: str
     remote_query: str | None
     remote_update: str | None
+    public_url: str | None
     base_iri: str
     infer: bool
     query_timeout: float
@@ -255,11 +263,27 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         problems.append("engine=remote needs --remote-query URL (GUIAN_KG_REMOTE_QUERY)")
     for folder in ("store_dir", "cache_dir"):
         path = values.get(folder)
-        if path is not None and path.exists() and not path.is_dir():
-            problems.append(f"{folder}={str(path)!r} is not a folder")
+        if path is not None:
+            problem = _folder_problem(path)
+            if problem:
+                problems.append(f"{folder}={str(path)!r} {problem}")
     if problems:
         raise ConfigError("invalid settings: " + "; ".join(problems))
     return Settings(**{f.name: values[f.name] for f in fields(Settings)})
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why `path` cannot be (or become) a folder we write in, or None."""
+    if path.exists():
+        return None if path.is_dir() else "is not a folder"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be made: {str(parent)!r} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be made: {str(parent)!r} is not writable"
+    return None
 
 
 def setting_text(value: Any) -> str | None:

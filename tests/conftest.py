@@ -69,7 +69,10 @@ def make_app(engine: str, cache_dir: Path) -> Iterator[Callable[..., Flask]]:
     built: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
-        app = create_app({"cache_dir": str(cache_dir), "engine": engine, **overrides})
+        # the Flask test client's origin, as the public URL (absolute URLs never come from Host)
+        app = create_app(
+            {"cache_dir": str(cache_dir), "engine": engine, "public_url": "http://localhost/", **overrides}
+        )
         built.append(app)
         return app
 

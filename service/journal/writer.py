@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 
-from service import errors, names
+from service import errors
 from service.errors import (
     ReadOnlyGraphError,
     SourceReadOnlyError,
@@ -23,7 +23,7 @@ from service.errors import (
 )
 from service.journal.evaluator import Evaluator
 from service.journal.log import Journal
-from service.journal.protection import CURATED_GRAPH_PREFIX, is_source_graph
+from service.journal.protection import CURATED_GRAPH_PREFIX, SourceGraphs
 from service.journal.records import Receipt, Record, WriteOp, chain_digest, now, parse_lines
 from service.sparql.update_lint import is_internal_graph
 
@@ -43,10 +43,10 @@ class Writer:
         timeout: float,
         memory_mb: int,
         max_changes: int,
-        protect_source_of: str | None = None,
+        source: SourceGraphs | None = None,
     ) -> None:
         self.store = store
-        self.protect_source_of = protect_source_of  # a base IRI: its shipped graphs are read-only (None: writable)
+        self.source = source or SourceGraphs(())  # the shipped data's graphs: read-only (empty: all writable)
         self.inferred_graph = inferred_graph
         self.timeout = timeout
         self.max_changes = max_changes
@@ -130,11 +130,11 @@ class Writer:
                     f"<{graph.value}> is computed by reasoning and cannot be written; write the asserted facts",
                     graph=graph.value,
                 )
-            if self.protect_source_of and is_source_graph(graph.value, self.protect_source_of):
+            if graph.value in self.source:
                 raise SourceReadOnlyError(
                     f"<{graph.value}> holds the shipped source data, which is read-only here; write your claims into "
-                    f"a graph of your own, e.g. <{names.rebase(CURATED_GRAPH_PREFIX, self.protect_source_of)}…> "
-                    "(the operator can allow source writes with --source-writes)",
+                    f"a graph of your own, e.g. <{CURATED_GRAPH_PREFIX}…> (the operator can allow source writes with "
+                    "--source-writes)",
                     graph=graph.value,
                 )
 
