@@ -99,3 +99,18 @@ def test_bodies_keep_alive_and_limits_through_the_guard(start_server) -> None:
     # A request head over 64 KiB: 431.
     huge = requests.get(server.base + "/healthz", headers={"X-Big": "y" * 70_000}, timeout=10)
     assert huge.status_code == 431 and huge.json()["code"] == "header-too-large"
+
+
+def test_absolute_urls_and_downloads_on_a_real_server(start_server) -> None:
+    server = start_server(public_url="https://kg.example.org/")
+    description = requests.get(server.sparql, headers={"Host": "evil.example", "Accept": "text/turtle"}, timeout=10)
+    assert "evil.example" not in description.text
+    assert "<https://kg.example.org/sparql>" in description.text
+    query = 'SELECT ?x WHERE { VALUES ?x { "=1+1" } }'
+    download = requests.get(
+        server.sparql, params={"query": query, "format": "csv", "download": "spreadsheet"}, timeout=10
+    )
+    assert download.headers["Content-Disposition"] == 'attachment; filename="results.csv"'
+    assert download.text.splitlines()[1] == "'=1+1"
+    exact = requests.get(server.sparql, params={"query": query, "format": "csv"}, timeout=10)
+    assert exact.text.splitlines()[1] == "=1+1"
