@@ -3,8 +3,10 @@
 An flock belongs to the open file, which a forked child shares: a child forked while a lock is held (a query
 zygote, its workers) would keep it held after the parent lets go, and every later writer would wait forever.
 Every lock taken here is therefore registered while held, and a forked child closes the registered files at once
-(`os.register_at_fork`), which leaves the parent's lock as it was. A lock held longer than `LONG_HOLD` seconds is
-logged with its holder when released, and a waiter that gives up logs the processes that hold it.
+(`os.register_at_fork`), which leaves the parent's lock as it was. (Until the child runs that hook, a moment
+after the fork, the lock stays taken even if the parent lets go; waiters poll, so they see it free then.)
+A lock held longer than `LONG_HOLD` seconds is logged with its holder when released, and a waiter that gives
+up logs the processes that hold it.
 """
 
 from __future__ import annotations
