@@ -70,10 +70,20 @@ _HELD: dict[int, Holder] = {}  # fd -> holder, for every lock this process holds
 
 
 def _close_held_in_child() -> None:
-    """In a forked child: close the files of the parent's locks, so the child never keeps one."""
-    for fd in list(_HELD):
-        with contextlib.suppress(OSError):
-            os.close(fd)
+    """In a forked child: let go of the files of the parent's locks, so the child never keeps one.
+
+    Each fd is pointed at /dev/null (dup2) rather than closed: a Python file object of another thread may still
+    own the number and close it later in the child, which must not hit a file the child has opened since.
+    """
+    if not _HELD:
+        return
+    null = os.open(os.devnull, os.O_RDONLY)
+    try:
+        for fd in list(_HELD):
+            with contextlib.suppress(OSError):
+                os.dup2(null, fd, inheritable=False)
+    finally:
+        os.close(null)
     _HELD.clear()
 
 
