@@ -24,8 +24,6 @@ test: check ## set up, lint, and run the whole test suite
 check: setup ## lint, format check and the layer contracts (`make test` runs it first)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	# no private names imported across modules; no imports inside functions (but optional heavy dependencies)
-	$(BIN)/ruff check --preview --select PLC2701,PLC0415 service benchmarks
 	$(BIN)/lint-imports
 
 format: setup

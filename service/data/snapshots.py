@@ -176,7 +176,7 @@ def load_snapshot(settings: Settings) -> Snapshot:
     if settings.store_dir is None:
         return base_snapshot(settings)
     store = open_journal(settings)
-    head, records, _ = store._walk(None)
+    head, records, _ = store.walk(None)
     version = store.version(head.seq, head.chain, head.manifest)
     folder = settings.reasoning_cache / version
     if _cached(folder):

@@ -13,8 +13,6 @@ import json
 import logging
 import re
 import urllib.error
-import urllib.parse
-import urllib.request
 import warnings
 from collections.abc import Sequence
 from http.client import HTTPException
@@ -115,7 +113,7 @@ def _bind_parameters(text: str, job: QueryJob) -> str:
         elif token.kind == "word" and token.text.lower() == "where" and keep == "{":
             keep = None
         elif token.kind == "var" and depth > 0 and keep is None and previous != "as":
-            term = substitutions.get(token.text[1:])
+            term = bound.get(token.text[1:])
             if term is not None:
                 pieces += [text[last : token.pos], str(term)]
                 last = token.pos + len(token.text)

@@ -60,7 +60,7 @@ class Replica:
         if self.head is not None and (self.head.seq, self.head.chain) == (seq, chain):
             return
         if self.head is not None and self.head.seq < seq:
-            head, records, restarted = self.store._walk(self.head)
+            head, records, restarted = self.store.walk(self.head)
             if not restarted:
                 for record in records:
                     for quad in parse_lines(record.delete):

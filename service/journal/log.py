@@ -153,7 +153,7 @@ class Journal:
 
     # -- reading -------------------------------------------------------------------------------------------
 
-    def _walk(self, start: Head | None) -> tuple[Head, list[Record], bool]:
+    def walk(self, start: Head | None) -> tuple[Head, list[Record], bool]:
         """Follow the journal from `start` (None: from the checkpoint) to its last valid record.
 
         Returns the new head, the records passed, and whether the walk had to begin again at the checkpoint
@@ -199,7 +199,7 @@ class Journal:
     def head(self) -> Head:
         """The last acknowledged position (incremental: only new journal bytes are read)."""
         with self._cursor_lock:
-            self._cursor = self._walk(self._cursor)[0]
+            self._cursor = self.walk(self._cursor)[0]
             return self._cursor
 
     def lines_at(self, seq: int | None = None) -> tuple[set[str], Head]:
@@ -209,7 +209,7 @@ class Journal:
             StorageError: when `seq` is not between the checkpoint and the head.
         """
         for attempt in range(5):
-            head, records, _ = self._walk(None)
+            head, records, _ = self.walk(None)
             try:
                 lines = set(self.checkpoint_lines(head.manifest))
             except StorageError:

@@ -154,6 +154,11 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "path": "Path",
         "constraints": "Constraints",
         "error_at": "Line {line}, column {column}",
+        "share": "Share link",
+        "share_label": "Link to this query",
+        "history": "History",
+        "clear_history": "Clear history",
+        "open_in_editor": "Open in editor",
     },
     "zh": {
         "site": "贵安新区管委会办公室知识图谱",
@@ -214,6 +219,11 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "path": "路径",
         "constraints": "条件",
         "error_at": "第 {line} 行，第 {column} 列",
+        "share": "分享链接",
+        "share_label": "本查询的链接",
+        "history": "历史记录",
+        "clear_history": "清除历史记录",
+        "open_in_editor": "在编辑器中打开",
     },
 }
 

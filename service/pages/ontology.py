@@ -46,7 +46,7 @@ def pylode_html(stamp: tuple[str, float, str, str]) -> str | None:
     """pyLODE's documentation of the ontology file (rebased, one language), or None when pyLODE is missing or fails."""
     path, _, base_iri, lang = stamp
     try:
-        from pylode import OntPub
+        from pylode import OntPub  # noqa: PLC0415 (optional and heavy: imported for the first /ontology page)
     except ImportError:
         log.info("pyLODE is not installed: /ontology uses the built-in documentation page")
         return None

@@ -326,21 +326,21 @@ def _quality(media_type: str, ranges: list[MediaRange]) -> tuple[int, float] | N
     return best
 
 
-def negotiate(accept: str | None, offers: Sequence[Format]) -> Format | None:
-    """The offer a client's Accept header prefers (q-value, then specificity, then offer order).
+def _preferred(accept: str | None, offers: Sequence[Sequence[str]]) -> int | None:
+    """The index of the offer (its media types, the canonical one first) that an Accept header prefers.
 
-    No Accept, an empty one, or one with no valid entry means the first offer. An offer whose most
-    specific matching range has q=0 is never chosen. None when nothing is acceptable.
+    Ranked by q-value, then specificity, then a canonical name over an alias, then offer order. No Accept, an
+    empty one, or one with no valid entry means the first offer. An offer whose most specific matching range
+    has q=0 is never chosen (an explicit `q=0` on one name is not undone by `*/*` matching an alias). None when
+    nothing is acceptable.
     """
     ranges = parse_accept(accept)
     if not ranges:
-        return offers[0] if offers else None
-    best: Format | None = None
+        return 0 if offers else None
+    best: int | None = None
     best_key: tuple = ()
-    for index, fmt in enumerate(offers):
-        # The format's standing is set by its most specific match over all its media types, so an
-        # explicit `q=0` on one name is not undone by `*/*` matching an alias.
-        matches = [(m, i) for i, t in enumerate(fmt.media_types) if (m := _quality(t, ranges)) is not None]
+    for index, media_types in enumerate(offers):
+        matches = [(m, i) for i, t in enumerate(media_types) if (m := _quality(t, ranges)) is not None]
         if not matches:
             continue
         top_specificity = max(m[0] for m, _ in matches)
@@ -349,25 +349,20 @@ def negotiate(accept: str | None, offers: Sequence[Format]) -> Format | None:
             continue
         key = (q, top_specificity, canonical, -index)
         if best is None or key > best_key:
-            best, best_key = fmt, key
+            best, best_key = index, key
     return best
+
+
+def negotiate(accept: str | None, offers: Sequence[Format]) -> Format | None:
+    """The format a client's Accept header prefers among `offers` (see `_preferred`); None when none is acceptable."""
+    index = _preferred(accept, [fmt.media_types for fmt in offers])
+    return None if index is None else offers[index]
 
 
 def best_media_type(accept: str | None, offers: Sequence[str]) -> str | None:
     """The media type (from `offers`, in order of preference) that a client's Accept header prefers."""
-    ranges = parse_accept(accept)
-    if not ranges:
-        return offers[0] if offers else None
-    best: str | None = None
-    best_key: tuple = ()
-    for index, offer in enumerate(offers):
-        match = _quality(offer, ranges)
-        if match is None or match[1] <= 0:
-            continue
-        key = (match[1], match[0], -index)
-        if best is None or key > best_key:
-            best, best_key = offer, key
-    return best
+    index = _preferred(accept, [(offer,) for offer in offers])
+    return None if index is None else offers[index]
 
 
 def choose_format(offers: Sequence[Format], accept: str | None, format_param: str | None = None) -> Format:

@@ -35,12 +35,13 @@ from service.web.routes.ops import bp as ops_bp
 from service.web.routes.pages import bp as pages_bp
 from service.web.routes.sparql import bp as sparql_bp
 from service.web.routes.void import bp as void_bp
+from service.web.routes.workbench import bp as workbench_bp
 from service.web.state import EXTENSION, ServiceState
 
 log = logging.getLogger("guian_kg.app")
 
 
-BLUEPRINTS = (sparql_bp, store_bp, void_bp, ops_bp, pages_bp, explain_bp, api_bp)
+BLUEPRINTS = (sparql_bp, store_bp, void_bp, ops_bp, pages_bp, explain_bp, api_bp, workbench_bp)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:

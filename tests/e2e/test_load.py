@@ -142,7 +142,8 @@ def test_32_clients_mixed_load(loaded_server, tmp_path: Path) -> None:
     server, store_dir = loaded_server
     base = server.base
     setup = {"update": f"INSERT DATA {{ GRAPH <{COUNTER}> {{ <urn:counter> <urn:value> 0 }} }}"}
-    assert requests.post(base + "/update", data=setup, headers=AUTH, timeout=30).status_code == 200
+    first = requests.post(base + "/update", data=setup, headers=AUTH, timeout=30)
+    assert first.status_code == 200, first.text
 
     def request(session: requests.Session, kind: str, client: int, rng: random.Random) -> requests.Response:
         if kind == "select":

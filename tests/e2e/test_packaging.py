@@ -29,6 +29,8 @@ def test_wheel_ships_data_and_entry_point(wheel):
     assert "service/_data/ontology/shapes.ttl" in listing
     assert any(n.startswith("service/_data/graph_data/") and n.endswith(".trig") for n in listing)
     assert any(n.startswith("service/_data/queries/") and n.endswith(".rq") for n in listing)
+    assert "service/web/static/editor.bundle.js" in listing  # the built editor; its sources and node_modules stay out
+    assert not any(n.startswith("service/web/static-src/") for n in listing)
     entry_points = next(n for n in listing if n.endswith("entry_points.txt"))
     assert "guian-kg = service.cli:main" in zipfile.ZipFile(wheel).read(entry_points).decode()
 

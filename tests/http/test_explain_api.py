@@ -6,6 +6,8 @@ import pytest
 
 from service import names
 from service.resources import source_document
+from service.web.routes.explain import EXPLAINERS_KEY
+from service.web.state import EXTENSION
 
 PROJECT = names.ID + "project/major-industrial-project"
 FLAGSHIP = {"s": f"<{PROJECT}>", "p": "gk:coHandledBy", "o": "id:section/6"}
@@ -101,6 +103,7 @@ def test_etag_and_not_modified(client):
 
 def test_explainer_is_built_once_and_kept_on_the_app(app, client):
     client.get("/api/explain", query_string=FLAGSHIP)
-    held = app.extensions["guian_kg_explainer"]
+    explainers, snapshot = app.extensions[EXPLAINERS_KEY], app.extensions[EXTENSION].snapshot
+    held = explainers.for_snapshot(snapshot)
     client.get("/api/explain", query_string={**FLAGSHIP, "o": "id:section/5"})
-    assert app.extensions["guian_kg_explainer"] is held
+    assert app.extensions[EXPLAINERS_KEY] is explainers and explainers.for_snapshot(snapshot) is held

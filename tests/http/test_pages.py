@@ -128,7 +128,7 @@ def test_home_offers_editor_examples_and_no_external_resources(client) -> None:
 
 def test_static_files_are_served_and_load_nothing_from_elsewhere(client) -> None:
     for name, media_type in (
-        ("editor.js", "text/javascript"),
+        ("editor.bundle.js", "text/javascript"),
         ("query.js", "text/javascript"),
         ("style.css", "text/css"),
     ):

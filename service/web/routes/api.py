@@ -11,6 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
 
+from service import completion
 from service.errors import BadRequestError
 from service.library.openapi import openapi_document
 from service.library.queries import RESERVED, Library, load_library
@@ -42,7 +43,12 @@ def library() -> Library:
 def list_queries() -> Response:
     """Every named query with its titles, descriptions, parameters, result variables and REST URL."""
     queries = [
-        {**query.metadata(), "url": url_for("api.run_query", name=query.name, _external=True), "sparql": query.text}
+        {
+            **query.metadata(),
+            "url": url_for("api.run_query", name=query.name, _external=True),
+            "sparql": query.text,
+            "editor": url_for("pages.home", example=query.name, _external=True),  # "open in editor"
+        }
         for query in library()
     ]
     return jsonify(queries=queries)
@@ -51,7 +57,9 @@ def list_queries() -> Response:
 @bp.route("/api/openapi.json", methods=["GET"])
 def openapi() -> Response:
     """The OpenAPI 3.1 description of this API: one operation per named query."""
-    return jsonify(openapi_document(library(), request.url_root))
+    document = openapi_document(library(), request.url_root)
+    document["paths"].update(completion.openapi_paths())  # the editor's endpoints (service.web.routes.workbench)
+    return jsonify(document)
 
 
 @bp.route("/api/queries/<name>", methods=["GET"])
