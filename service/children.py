@@ -3,6 +3,7 @@
     evaluate DIR PARENT MEMORY_MB            a write evaluator over the store in DIR (service.journal.evaluator)
     build PARENT                             materialise the store's newest version (service.data.snapshots)
     build-disk-store NQUADS INFERRED TARGET  write a snapshot's on-disk store (service.data.oxstores)
+    guard PARENT FD UPSTREAM                 the connection guard on listening socket FD (service.runtime.guard)
 
 Spawned, not forked: a fresh interpreter is safe to start from a threaded web process, and RocksDB's background
 threads never exist in a process that forks.
@@ -13,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,10 +25,11 @@ from service.data.snapshots import build_newest
 from service.errors import ConfigError
 from service.journal.evaluator import evaluator_main
 from service.processes import die_with_parent
+from service.runtime.guard import Limits, run_guard
 
 USAGE = (
     "usage: python -m service.children evaluate DIR PARENT MEMORY_MB | build PARENT"
-    " | build-disk-store NQUADS INFERRED_GRAPH TARGET"
+    " | build-disk-store NQUADS INFERRED_GRAPH TARGET | guard PARENT FD UPSTREAM"
 )
 
 
@@ -43,6 +46,19 @@ def main(argv: Sequence[str]) -> int:
         return 0
     if argv[:1] == ["build-disk-store"] and len(argv) == 4:
         build_disk_store(Path(argv[1]), argv[2], Path(argv[3]))
+        return 0
+    if argv[:1] == ["guard"] and len(argv) == 4:
+        die_with_parent(int(argv[1]))
+        settings = load_settings()
+        logging.basicConfig(level=settings.log_level, format="[%(levelname)s] %(name)s: %(message)s", stream=sys.stderr)
+        limits = Limits(
+            max_connections=settings.max_connections * settings.workers,
+            idle_seconds=settings.idle_seconds,
+            header_seconds=settings.header_seconds,
+            body_seconds=settings.body_seconds,
+            max_body_bytes=settings.max_request_bytes,
+        )
+        run_guard(socket.socket(fileno=int(argv[2])), Path(argv[3]), limits)
         return 0
     print(USAGE, file=sys.stderr)
     return 2

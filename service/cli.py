@@ -200,6 +200,13 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 def cmd_restore(args: argparse.Namespace) -> int:
     settings, store = _store(args)
+    if (args.file is None) == (args.to is None):
+        raise ConfigError("restore needs a backup FILE or --to SEQ (one of them)")
+    if args.to is not None:
+        head, kept = store.restore_to(args.to, {"cli": getpass.getuser()})
+        version = store.version(head.seq, head.chain, head.manifest)
+        print(f"brought back position {args.to} ({kept} quads) as journal position {head.seq} (data version {version})")
+        return 0
     inferred = names.rebase(names.INFERRED_GRAPH, settings.base_iri)
     head, kept, dropped = store.restore(Path(args.file), inferred, {"cli": getpass.getuser(), "file": args.file})
     version = store.version(head.seq, head.chain, head.manifest)
@@ -281,8 +288,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="file to write (default: guian-kg-backup-<UTC time>.nq)")
     p.set_defaults(run=cmd_backup)
 
-    p = sub.add_parser("restore", help="replace the store's data by a backup's (a new journal position)")
-    p.add_argument("file", help="a file written by `guian-kg backup` (or any N-Quads of named graphs)")
+    p = sub.add_parser(
+        "restore",
+        help="replace the store's data by a backup's, or by an earlier position's (a new journal position; the "
+        "replaced checkpoint and journal are kept in the store's history/)",
+    )
+    p.add_argument("file", nargs="?", help="a file written by `guian-kg backup` (or any N-Quads of named graphs)")
+    p.add_argument("--to", type=int, metavar="SEQ", help="bring back the data of journal position SEQ instead")
     p.set_defaults(run=cmd_restore)
 
     p = sub.add_parser(

@@ -130,6 +130,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("engine", "embedded", _engine, "Query engine: embedded (pyoxigraph), rdflib, or remote."),
     Setting("remote_query", None, _optional(_url), "Query endpoint URL of the remote store (engine=remote)."),
     Setting("remote_update", None, _optional(_url), "Update endpoint URL of the remote store (engine=remote)."),
+    Setting(
+        "public_url",
+        None,
+        _optional(_url),
+        "Public base URL of the service (behind a proxy: the proxy's); absolute URLs use it, never Host. "
+        "Unset: http://<host>:<port>/.",
+    ),
     Setting("base_iri", "https://w3id.org/guian-kg/", _iri_base, "Base IRI of resources, graphs, ontology."),
     Setting("infer", "true", _boolean, "Include the inferred graph in queries unless a request says infer=false."),
     Setting("query_timeout", "10", _positive_float, "Query time limit in seconds; `timeout=` may only lower it."),
@@ -145,6 +152,16 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "body_seconds", "15", _positive_float, "Time a request body may take to arrive whole, in seconds (408 after)."
     ),
+    Setting(
+        "max_connections",
+        "1024",
+        _positive_int,
+        "Client connections per web worker; past the cap the longest-idle one is closed, or, all busy, 503.",
+    ),
+    Setting("idle_seconds", "10", _positive_float, "Time a connection may stay open without sending a request."),
+    Setting(
+        "header_seconds", "10", _positive_float, "Time the request line and headers may take, from their first byte."
+    ),
     Setting("max_request_bytes", "1048576", _positive_int, "Largest request body or query accepted, in bytes."),
     Setting("max_result_rows", "100000", _positive_int, "Largest result (rows or triples) returned; more is an error."),
     Setting(
@@ -154,6 +171,12 @@ SETTINGS: tuple[Setting, ...] = (
         "Memory per web worker for answers of repeated queries (per data version); 0 turns the cache off.",
     ),
     Setting("update_token", None, _optional(_text), "Bearer token for /update and /store writes; unset = read-only."),
+    Setting(
+        "source_writes",
+        "false",
+        _boolean,
+        "Allow writes to the shipped source graphs (ontology, provenance, assumptions, claims); off: 403.",
+    ),
     Setting("service_allow", "", _urls, "Space-separated endpoint URLs that SERVICE may call; empty = none."),
     Setting("service_timeout", "5", _positive_float, "Time limit of one SERVICE call, in seconds."),
     Setting(
@@ -181,6 +204,7 @@ class Settings:
     engine: str
     remote_query: str | None
     remote_update: str | None
+    public_url: str | None
     base_iri: str
     infer: bool
     query_timeout: float
@@ -188,10 +212,14 @@ class Settings:
     query_workers: int
     memory_max_quads: int
     body_seconds: float
+    max_connections: int
+    idle_seconds: float
+    header_seconds: float
     max_request_bytes: int
     max_result_rows: int
     result_cache_mb: int
     update_token: str | None
+    source_writes: bool
     service_allow: tuple[str, ...]
     service_timeout: float
     store_dir: Path | None
@@ -235,11 +263,27 @@ def load_settings(overrides: Mapping[str, Any] | None = None, environ: Mapping[s
         problems.append("engine=remote needs --remote-query URL (GUIAN_KG_REMOTE_QUERY)")
     for folder in ("store_dir", "cache_dir"):
         path = values.get(folder)
-        if path is not None and path.exists() and not path.is_dir():
-            problems.append(f"{folder}={str(path)!r} is not a folder")
+        if path is not None:
+            problem = _folder_problem(path)
+            if problem:
+                problems.append(f"{folder}={str(path)!r} {problem}")
     if problems:
         raise ConfigError("invalid settings: " + "; ".join(problems))
     return Settings(**{f.name: values[f.name] for f in fields(Settings)})
+
+
+def _folder_problem(path: Path) -> str | None:
+    """Why `path` cannot be (or become) a folder we write in, or None."""
+    if path.exists():
+        return None if path.is_dir() else "is not a folder"
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be made: {str(parent)!r} is not a folder"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be made: {str(parent)!r} is not writable"
+    return None
 
 
 def setting_text(value: Any) -> str | None:

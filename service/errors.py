@@ -84,6 +84,10 @@ class ReadOnlyGraphError(ForbiddenError):
     code, title = "read-only-graph", "This graph cannot be written"
 
 
+class SourceReadOnlyError(ForbiddenError):
+    code, status, title = "source-read-only", 403, "The source data is read-only"
+
+
 class NotFoundError(GuianError):
     code, status, title = "not-found", 404, "Not found"
 
@@ -106,6 +110,10 @@ class PayloadTooLargeError(GuianError):
 
 class URITooLongError(GuianError):
     code, status, title = "uri-too-long", 414, "URI too long"
+
+
+class HeaderTooLargeError(GuianError):
+    code, status, title = "header-too-large", 431, "Request header fields too large"
 
 
 class UnsupportedMediaTypeError(GuianError):

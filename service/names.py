@@ -50,3 +50,9 @@ def rebase(iri: str, base: str) -> str:
 def unbase(iri: str, base: str) -> str:
     """The canonical IRI of a deployment's IRI (inverse of `rebase`)."""
     return DEFAULT_BASE + iri[len(base) :] if iri.startswith(base) else iri
+
+
+def linkable(iri: str | None) -> bool:
+    """Whether an IRI from the data may become a link (`href`): http(s) only; `javascript:`, `data:` and every
+    other scheme are shown as text."""
+    return bool(iri) and iri.split(":", 1)[0].strip().lower() in ("http", "https") and "://" in iri

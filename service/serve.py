@@ -6,8 +6,14 @@ import atexit
 import copy
 import gc
 import logging
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import tempfile
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from granian import Granian
@@ -17,8 +23,10 @@ from granian.log import LOGGING_CONFIG
 
 from service.config import Settings, export_settings
 from service.data.snapshots import load_snapshot
+from service.errors import ConfigError
 from service.journal.writer import ephemeral_store_dir
 from service.library.vocabulary import load_vocabulary
+from service.runtime.guard import BACKLOG
 from service.web.app import create_app
 
 APP_FACTORY = "service.serve:worker_app"
@@ -70,19 +78,56 @@ def serve(settings: Settings) -> None:
         logging.getLogger("guian_kg.serve").warning(
             "writes are enabled without --store-dir: they live in %s until the service stops", settings.store_dir
         )
+    listener = listen(settings.host, settings.port)
     load_snapshot(settings)  # reasoned, and its on-disk store built if it needs one: once, before the workers start
     load_vocabulary(settings.reasoning_cache)  # the workers inherit it
     export_settings(settings)
+    # granian listens on a private Unix socket; the connection guard (service.runtime.guard) owns the public one.
+    private = Path(tempfile.mkdtemp(prefix="guian-kg-serve-"))
+    atexit.register(shutil.rmtree, private, True)
+    upstream = private / "granian.sock"
+    guard = start_guard(listener, upstream)
+    atexit.register(guard.kill)
     Granian(
         APP_FACTORY,
         factory=True,
         interface=Interfaces.WSGI,
-        address=settings.host,
-        port=settings.port,
+        uds=upstream,
+        uds_permissions=0o600,
         workers=settings.workers,
         blocking_threads=settings.threads,
-        # Slow clients: the request head must arrive within 10 s and fit in 64 KiB (URL + headers); bodies are
-        # read within a time limit by the app (service.web.bodies.BodyReader).
+        # The guard already enforced these on the client; they hold for anything that reaches granian directly.
         http1_settings=HTTP1Settings(header_read_timeout=10_000, max_buffer_size=HEAD_BYTES),
         log_dictconfig=logging_config(settings.log_level),
     ).serve()
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The public listening socket (bound here, so a taken port stops the start with a clear message).
+
+    Raises:
+        ConfigError: when the address cannot be bound.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        family, kind, proto, _, address = infos[0]
+        listener = socket.socket(family, kind, proto)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(address)
+        listener.listen(BACKLOG)
+    except OSError as exc:
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return listener
+
+
+def start_guard(listener: socket.socket, upstream: Path) -> subprocess.Popen:
+    """Spawn the connection guard on `listener` (`python -m service.children guard`); the socket is its alone."""
+    fd = listener.fileno()
+    os.set_inheritable(fd, True)
+    try:
+        return subprocess.Popen(
+            [sys.executable, "-m", "service.children", "guard", str(os.getpid()), str(fd), str(upstream)],
+            pass_fds=[fd],
+        )
+    finally:
+        listener.close()  # the web workers forked later must not hold the public socket

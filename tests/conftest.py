@@ -14,6 +14,8 @@ import pytest
 from flask import Flask
 
 ENGINES = ["embedded", "rdflib"]
+# The Flask test client's origin, as the public URL (absolute URLs never come from Host: service.web.origin).
+TEST_CLIENT_URL = "http://localhost/"
 PROBLEM_KEYS = {"type", "title", "status", "detail", "code"}
 
 
@@ -46,7 +48,7 @@ def _shared_apps(cache_dir: Path) -> Iterator[dict[str, Flask]]:
 
     class Apps(dict):
         def __missing__(self, engine: str) -> Flask:
-            self[engine] = create_app({"cache_dir": str(cache_dir), "engine": engine})
+            self[engine] = create_app({"cache_dir": str(cache_dir), "engine": engine, "public_url": TEST_CLIENT_URL})
             return self[engine]
 
     apps = Apps()
@@ -69,7 +71,8 @@ def make_app(engine: str, cache_dir: Path) -> Iterator[Callable[..., Flask]]:
     built: list[Flask] = []
 
     def build(**overrides: Any) -> Flask:
-        app = create_app({"cache_dir": str(cache_dir), "engine": engine, **overrides})
+        # the Flask test client's origin, as the public URL (absolute URLs never come from Host)
+        app = create_app({"cache_dir": str(cache_dir), "engine": engine, "public_url": TEST_CLIENT_URL, **overrides})
         built.append(app)
         return app
 

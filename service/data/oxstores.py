@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import fcntl
 import logging
 import os
 import shutil
@@ -18,7 +17,7 @@ import pyoxigraph as ox
 from service.errors import (
     ConfigError,
 )
-from service.files import fsync_dir
+from service.files import fsync_dir, hold_exclusive
 
 if TYPE_CHECKING:
     pass
@@ -94,8 +93,8 @@ def disk_store(nquads: FilePath, inferred_graph: str, target: FilePath) -> FileP
     """
     if (target / "CURRENT").is_file():
         return target
-    with open(target.with_name(target.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # server workers may start at once: build only once
+    # server workers may start at once: build only once
+    with open(target.with_name(target.name + ".lock"), "a") as lock, hold_exclusive(lock, "the disk store lock"):
         if (target / "CURRENT").is_file():
             return target
         for stale in target.parent.glob(target.name + ".tmp-*"):

@@ -28,7 +28,7 @@ from service.data.oxstores import disk_store
 from service.data.reasoning import materialise, reasoner_version
 from service.data.sources import asserted_dataset, data_version, reason
 from service.errors import ConfigError, NotReadyError
-from service.files import write_atomically
+from service.files import hold_exclusive, write_atomically
 from service.journal.log import Journal
 from service.journal.records import BUILD_LOCK, canonical_lines
 
@@ -89,8 +89,8 @@ def base_snapshot(settings: Settings) -> Snapshot:
     folder = settings.reasoning_cache / version
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "dataset.nq"
-    with open(folder / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # several server workers may start at once: reason only once
+    with open(folder / ".lock", "w") as lock, hold_exclusive(lock, "the reasoning cache lock"):
+        # several server workers may start at once: reason only once
         dataset = None
         if not target.exists():
             dataset = asserted_dataset()

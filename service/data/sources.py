@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
+import pyoxigraph as ox
 from rdflib import Dataset, Graph, URIRef
 
 from service import names
@@ -41,6 +42,17 @@ def asserted_dataset() -> Dataset:
     if len(dataset.default_graph):
         raise ConfigError(f"{len(dataset.default_graph)} triples sit outside any named graph in graph_data/")
     return dataset
+
+
+def shipped_graphs(base_iri: str = names.DEFAULT_BASE) -> frozenset[str]:
+    """The IRIs of the graphs the shipped data comes in (the ontology graph and every graph of graph_data/), as
+    the deployment with `base_iri` names them."""
+    found = {names.ONTOLOGY_GRAPH}
+    for path in source_files()[1:]:
+        for quad in ox.parse(path=path, format=ox.RdfFormat.TRIG):
+            if isinstance(quad.graph_name, ox.NamedNode):
+                found.add(quad.graph_name.value)
+    return frozenset(names.rebase(graph, base_iri) for graph in found)
 
 
 def union_graph(dataset: Dataset) -> Graph:

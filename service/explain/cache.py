@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import fcntl
 import logging
 import os
 import pickle
@@ -13,6 +12,7 @@ from typing import Any
 
 from service.data.reasoning import REASONER_VERSION
 from service.explain.search import Explainer
+from service.files import hold_exclusive
 
 log = logging.getLogger("guian_kg.explain")
 
@@ -48,8 +48,7 @@ def load_or_build(snapshot: Any) -> Explainer:
     """Read the pickled explainer of this data version, or build and pickle it (once, across processes)."""
     folder = Path(snapshot.nquads).parent
     cache = folder / f"explainer-{CACHE_VERSION}-{REASONER_VERSION}.pickle"
-    with open(folder / ".explain-lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with open(folder / ".explain-lock", "w") as lock, hold_exclusive(lock, "the explainer cache lock"):
         if cache.exists():
             try:
                 with open(cache, "rb") as f:

@@ -12,6 +12,7 @@ from urllib.parse import urlencode
 from rdflib import BNode, URIRef
 from rdflib.term import Node
 
+from service import names
 from service.errors import NotFoundError
 
 Triple = tuple[Node, Node, Node]
@@ -311,6 +312,13 @@ def _text_tree(node: Explanation, prefix: str, last: bool, lines: list[str]) -> 
         _text_tree(premise, child, i == len(shown) - 1, lines)
 
 
+def _html_link(iri: str | None, text: str) -> str:
+    """A link to `iri` if it is http(s); else the text alone (a `javascript:` IRI from the data is no link)."""
+    if not names.linkable(iri):
+        return html.escape(text)
+    return f"<a href='{html.escape(iri or '')}' rel='noreferrer'>{html.escape(text)}</a>"
+
+
 def _html_node(node: Explanation, parts: list[str]) -> None:
     css = "truncated" if node.truncated else node.status
     s, p, o = node.triple
@@ -326,8 +334,8 @@ def _html_node(node: Explanation, parts: list[str]) -> None:
         if source.quote:
             parts.append(
                 f"<blockquote lang='zh'>“{html.escape(source.quote)}”"
-                f"<small>{html.escape(_part(source))} · <a href='{html.escape(source.graph)}'>claim</a>"
-                f" · <a href='{html.escape(source.document or '')}'>source</a></small></blockquote>"
+                f"<small>{html.escape(_part(source))} · {_html_link(source.graph, 'claim')}"
+                f" · {_html_link(source.document, 'source')}</small></blockquote>"
             )
         else:
             kind = "ontology axiom" if source.kind == "axiom" else "asserted"

@@ -6,6 +6,7 @@ Layout of a store folder (`--store-dir`; docs/writes.md has the whole design and
     checkpoint-<seq>.nq      the asserted quads at position <seq>, one canonical N-Quads line each, sorted
     journal.log              one record per acknowledged write after the checkpoint, appended, fsync'd
     write.lock / build.lock  flock files: writers across processes / reasoning builds across processes
+    history/<first>-<last>-… what each restore replaced (checkpoint, journal, manifest): `restore --to SEQ` reaches it
 
 The data version of position n is `<12 hex of sha256(reasoner, base IRI, chain_n)>-<n>`, chain_n =
 sha256(chain_{n-1}, delta_n): content-addressed, so equal histories share a reasoning cache and a restore can
@@ -33,9 +34,10 @@ from service.errors import (
     BadRequestError,
     StorageError,
 )
-from service.files import flock, write_atomically
+from service.files import flock, fsync_dir, write_atomically
 from service.journal.records import (
     FORMAT,
+    HISTORY,
     JOURNAL,
     MANIFEST,
     WRITE_LOCK,
@@ -326,6 +328,8 @@ class Journal:
     def restore(self, source: Path, inferred_graph: str, who: dict) -> tuple[Head, int, int]:
         """Replace the asserted data by a backup's, as one new position; returns it, quads kept and left out.
 
+        The replaced checkpoint and journal are kept under `history/` (see `restore_to`).
+
         Raises:
             RDFSyntaxError: the file is not N-Quads (line/column given).
             BadRequestError: it puts triples in the default graph, or names another base IRI.
@@ -339,13 +343,55 @@ class Journal:
         kept = [q for q in quads if not is_internal_graph(q.graph_name, inferred_graph)]
         if any(isinstance(q.graph_name, ox.DefaultGraph) for q in kept):
             raise BadRequestError("the backup has triples in the default graph; every fact needs a named graph")
-        lines = set(canonical_lines(kept))
+        new, count = self._restore_lines(set(canonical_lines(kept)), declared, who)
+        return new, count, len(quads) - len(kept)
+
+    def restore_to(self, seq: int, who: dict) -> tuple[Head, int]:
+        """Bring back the asserted data of an earlier position `seq`, as one new position; it and its quad count.
+
+        The position is found in the current journal or in the history earlier restores kept.
+
+        Raises:
+            StorageError: when no kept journal holds position `seq`.
+        """
+        if seq < 0:
+            raise StorageError(f"position {seq} is not in the store")
+        head = self.head()
+        if head.manifest.checkpoint_seq <= seq <= head.seq:
+            lines, _ = self.lines_at(seq)
+        else:
+            lines = self._lines_in_history(seq)
+        return self._restore_lines(lines, None, {**who, "to": seq})
+
+    def history(self) -> list[tuple[int, int, Path]]:
+        """The kept history: (first position, last position, folder) of each journal a restore replaced."""
+        kept = []
+        for folder in sorted((self.path / HISTORY).glob("*")) if (self.path / HISTORY).is_dir() else []:
+            with contextlib.suppress(StorageError, OSError):
+                old = Journal(folder, self.reasoner)
+                head = old.head()
+                kept.append((head.manifest.checkpoint_seq, head.seq, folder))
+        return kept
+
+    def _lines_in_history(self, seq: int) -> set[str]:
+        for first, last, folder in reversed(self.history()):
+            if first <= seq <= last:
+                return Journal(folder, self.reasoner).lines_at(seq)[0]
+        raise StorageError(f"position {seq} is in no kept journal (the store and its history hold {self._spans()})")
+
+    def _spans(self) -> str:
+        head = self.head()
+        spans = [(first, last) for first, last, _ in self.history()] + [(head.manifest.checkpoint_seq, head.seq)]
+        return ", ".join(f"{first}-{last}" for first, last in spans)
+
+    def _restore_lines(self, lines: set[str], declared: str | None, who: dict) -> tuple[Head, int]:
         digest = hashlib.sha256("".join(sorted(lines)).encode()).hexdigest()
         with self.locked(None):
             manifest = self.manifest()
             if declared and declared != manifest.base_iri:
                 raise BadRequestError(f"the backup is of base IRI {declared}, this store's is {manifest.base_iri}")
             head = self.recover()
+            self._keep_history(head)
             seq, chain = head.seq + 1, chain_digest(head.chain, ["restore", digest], [])
             self._replace(seq, chain, lines)
             new = self.head()
@@ -360,7 +406,17 @@ class Journal:
                 }
             )
         )
-        return new, len(lines), len(quads) - len(kept)
+        return new, len(lines)
+
+    def _keep_history(self, head: Head) -> None:
+        """Keep the checkpoint, journal and manifest a restore is about to replace (hard links: no copy)."""
+        folder = self.path / HISTORY / f"{head.manifest.checkpoint_seq:010d}-{head.seq:010d}-{uuid.uuid4().hex[:8]}"
+        folder.mkdir(parents=True)
+        for name in (head.manifest.checkpoint, JOURNAL, MANIFEST):
+            os.link(self.path / name, folder / name)
+        fsync_dir(folder)
+        fsync_dir(folder.parent)
+        log.info("store %s: positions %d-%d kept in %s", self.path, head.manifest.checkpoint_seq, head.seq, folder)
 
 
 def backup_header(data: bytes) -> dict[str, str]:

@@ -24,6 +24,7 @@ MANIFEST = "MANIFEST"
 JOURNAL = "journal.log"
 WRITE_LOCK = "write.lock"
 BUILD_LOCK = "build.lock"
+HISTORY = "history"  # the checkpoints and journals that restores replaced
 MAGIC = b"GKJ1"
 HEADER = struct.Struct("!4sII")  # magic, payload length, crc32 of the payload
 MAX_RECORD_BYTES = 256 * 2**20

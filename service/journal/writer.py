@@ -17,11 +17,13 @@ import pyoxigraph as ox
 from service import errors
 from service.errors import (
     ReadOnlyGraphError,
+    SourceReadOnlyError,
     StorageError,
     WriteBusyError,
 )
 from service.journal.evaluator import Evaluator
 from service.journal.log import Journal
+from service.journal.protection import CURATED_GRAPH_PREFIX, SourceGraphs
 from service.journal.records import Receipt, Record, WriteOp, chain_digest, now, parse_lines
 from service.sparql.update_lint import is_internal_graph
 
@@ -34,8 +36,17 @@ log = logging.getLogger("guian_kg.writes")
 class Writer:
     """Applies writes to the durable store: serialised across threads and processes, acknowledged once durable."""
 
-    def __init__(self, store: Journal, inferred_graph: str, timeout: float, memory_mb: int, max_changes: int) -> None:
+    def __init__(
+        self,
+        store: Journal,
+        inferred_graph: str,
+        timeout: float,
+        memory_mb: int,
+        max_changes: int,
+        source: SourceGraphs | None = None,
+    ) -> None:
         self.store = store
+        self.source = source or SourceGraphs(())  # the shipped data's graphs: read-only (empty: all writable)
         self.inferred_graph = inferred_graph
         self.timeout = timeout
         self.max_changes = max_changes
@@ -48,6 +59,7 @@ class Writer:
         Raises:
             UpdateSyntaxError, RDFSyntaxError, UpdateFailedError, NotFoundError: a bad request (nothing applied).
             ReadOnlyGraphError: the delta touches the inferred graph, the default graph or an internal graph.
+            SourceReadOnlyError: it touches a graph of the shipped source data (unless source writes are allowed).
             UpdateTooLargeError: more quads change than `max_changes`.
             UpdateTimeoutError, WriteBusyError: the time limit passed first (nothing applied).
             StorageError: the journal could not be written (nothing applied).
@@ -116,6 +128,13 @@ class Writer:
             if is_internal_graph(graph, self.inferred_graph):
                 raise ReadOnlyGraphError(
                     f"<{graph.value}> is computed by reasoning and cannot be written; write the asserted facts",
+                    graph=graph.value,
+                )
+            if graph.value in self.source:
+                raise SourceReadOnlyError(
+                    f"<{graph.value}> holds the shipped source data, which is read-only here; write your claims into "
+                    f"a graph of your own, e.g. <{CURATED_GRAPH_PREFIX}…> (the operator can allow source writes with "
+                    "--source-writes)",
                     graph=graph.value,
                 )
 

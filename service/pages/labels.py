@@ -330,7 +330,7 @@ class Labeller:
             "iri": iri,
             "text": self.name(iri),
             "compact": compact(iri, self.base_iri),
-            "href": local_href(iri, self.base_iri) or iri,
+            "href": local_href(iri, self.base_iri) or (iri if names.linkable(iri) else None),
             "local": local_href(iri, self.base_iri) is not None,
         }
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 
 
@@ -79,3 +81,33 @@ def by_key(key: str) -> Format | None:
     """The format for a `format=` value (key, alias or media type), or None."""
     lowered = key.strip().lower()
     return BY_KEY.get(ALIASES.get(lowered, lowered)) or by_media_type(lowered)
+
+
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")  # what makes a spreadsheet cell a formula (OWASP CSV injection)
+
+
+def _defused(cell: str) -> str:
+    body = cell[1:] if cell.startswith('"') else cell  # TSV literals are quoted: look inside the quote
+    if not body.startswith(FORMULA_STARTS):
+        return cell
+    try:
+        float(body.rstrip('"'))
+        return cell  # a negative or signed number stays a number
+    except ValueError:
+        pass
+    return ('"' + "'" + body) if cell.startswith('"') else "'" + cell
+
+
+def spreadsheet_safe(body: bytes, key: str) -> bytes:
+    """CSV or TSV results with every cell a spreadsheet would run as a formula prefixed by `'`.
+
+    For downloads offered to people (the UI's links); the protocol's text/csv and TSV stay exact to the spec.
+    """
+    text = body.decode("utf-8")
+    if key == "tsv":
+        lines = text.split("\n")
+        return "\n".join("\t".join(_defused(c) for c in line.split("\t")) for line in lines).encode("utf-8")
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows([[_defused(c) for c in row] for row in rows])
+    return out.getvalue().encode("utf-8")

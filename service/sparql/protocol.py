@@ -53,7 +53,10 @@ class Control:
     format: str | None = None
 
 
-CONTROL = ("format", "output", "infer", "timeout")
+CONTROL = ("format", "output", "infer", "timeout", "download")
+DOWNLOAD = (
+    "spreadsheet"  # download=spreadsheet: a CSV/TSV attachment made safe for spreadsheets (formats.spreadsheet_safe)
+)
 
 
 @dataclass(frozen=True)

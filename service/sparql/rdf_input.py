@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import xml.parsers.expat
+from typing import Any
 
 import pyoxigraph as ox
 
@@ -97,7 +99,7 @@ def parse_upload(body: bytes, rdf_format: str, base_iri: str | None, graphs_allo
     if fmt.key == "jsonld":
         _json_depth_ok(body)
     try:
-        return list(
+        quads = list(
             ox.parse(
                 body,
                 format=getattr(ox.RdfFormat, fmt.oxigraph),
@@ -110,3 +112,21 @@ def parse_upload(body: bytes, rdf_format: str, base_iri: str | None, graphs_allo
         raise rdf_syntax_error(exc) from None
     except ValueError as exc:  # e.g. a base IRI pyoxigraph refuses
         raise RDFSyntaxError(str(exc)[:500]) from None
+    if not quads and fmt.key == "jsonld" and _has_data(json.loads(body)):
+        # JSON-LD drops what has no valid IRI silently: a document with data that yields nothing is a mistake.
+        raise RDFSyntaxError(
+            "the JSON-LD document has data but yields no triples: its identifiers (@id, @type, property names) "
+            "are not valid absolute IRIs"
+        )
+    return quads
+
+
+def _has_data(node: Any) -> bool:
+    """Whether a JSON-LD value holds anything but context: a property, or a non-empty @graph."""
+    if isinstance(node, list):
+        return any(_has_data(item) for item in node)
+    if isinstance(node, dict):
+        if any(not key.startswith("@") for key in node):
+            return True
+        return any(_has_data(node[key]) for key in ("@graph", "@included", "@set", "@list") if key in node)
+    return False

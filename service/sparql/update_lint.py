@@ -19,10 +19,28 @@ from service.sparql.lexer import Token, check_nesting, position, service_targets
 INTERNAL_GRAPH_PREFIX = "urn:x-guian-kg:"  # reserved for the engines' own graphs, never written by clients
 
 
+def comparable_iri(iri: str) -> str:
+    """`iri` with its case-insensitive parts lower-cased: the scheme; a URN's namespace id (RFC 8141); an
+    http(s) IRI's host (RFC 3986 §6.2.2.1). `URN:X-GUIAN-KG:meta` and `urn:x-guian-kg:meta` name one graph."""
+    scheme, colon, rest = iri.partition(":")
+    if not colon:
+        return iri
+    scheme = scheme.lower()
+    if scheme == "urn":
+        nid, colon, nss = rest.partition(":")
+        return f"urn:{nid.lower()}{colon}{nss}"
+    if scheme in ("http", "https") and rest.startswith("//"):
+        authority, slash, path = rest[2:].partition("/")
+        return f"{scheme}://{authority.lower()}{slash}{path}"
+    return f"{scheme}:{rest}"
+
+
 def is_internal_graph(graph: Any, inferred_graph: str) -> bool:
-    return isinstance(graph, ox.NamedNode) and (
-        graph.value == inferred_graph or graph.value.startswith(INTERNAL_GRAPH_PREFIX)
-    )
+    """Whether `graph` is the inferred graph or one of the engines' own (compared as IRIs, not as strings)."""
+    if not isinstance(graph, ox.NamedNode):
+        return False
+    value = comparable_iri(graph.value)
+    return value == comparable_iri(inferred_graph) or value.startswith(INTERNAL_GRAPH_PREFIX)
 
 
 # --- checking a request before it reaches pyoxigraph ---------------------------------------------------

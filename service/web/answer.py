@@ -11,9 +11,9 @@ from rdflib import Graph
 from service.describe import serialize
 from service.engines.base import QueryJob
 from service.runtime.result_cache import Answer
-from service.sparql.formats import Format
+from service.sparql.formats import Format, spreadsheet_safe
 from service.sparql.lexer import check_query
-from service.sparql.protocol import FORM_FORMATS, RDF_FORMATS, choose_format
+from service.sparql.protocol import DOWNLOAD, FORM_FORMATS, RDF_FORMATS, choose_format
 from service.web.headers import answer_headers
 from service.web.state import state
 
@@ -45,6 +45,10 @@ def answer_query(
             **job_options,
         )
         limit = settings.query_timeout if timeout is None else timeout  # the executor clamps it to the limit
+        if request.args.get("download") == DOWNLOAD and fmt.key in ("csv", "tsv"):
+            outcome = st.run(job, limit)
+            record.rows = outcome.rows
+            return spreadsheet_download(outcome.body, fmt)
         key = st.cache_identity(job)
         if key is None:
             outcome = st.run(job, limit)
@@ -62,6 +66,14 @@ def answer_query(
         if request_key is not None:
             st.cache.put(request_key, answer)  # the same bytes again: answered before Flask (service.web.fast_path)
     return cached_response(answer)
+
+
+def spreadsheet_download(body: bytes, fmt: Format) -> Response:
+    """Results as a file for a spreadsheet: formula-safe cells, an attachment (the UI's CSV/TSV links)."""
+    response = Response(spreadsheet_safe(body, fmt.key), content_type=fmt.content_type)
+    response.headers["Content-Disposition"] = f'attachment; filename="results.{fmt.key}"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 REQUEST_KEY = "guian_kg.request_key"  # WSGI environ: the exact bytes of a request that may be answered from cache

@@ -16,14 +16,17 @@ from werkzeug.exceptions import HTTPException
 
 from service.config import Settings, export_settings, load_settings
 from service.data.snapshots import Snapshot, load_snapshot, open_journal, snapshot_of
+from service.data.sources import shipped_graphs
 from service.engines.factory import engine_for
 from service.errors import GuianError
 from service.journal.follower import Follower
+from service.journal.protection import SourceGraphs
 from service.journal.writer import Writer, ephemeral_store_dir, run_build
 from service.runtime.executor import QueryExecutor
 from service.web.bodies import guard_request
 from service.web.fast_path import FastAnswers
 from service.web.headers import assign_request_id, common_headers, count_request
+from service.web.origin import PublicOrigin, public_url
 from service.web.problems import http_error, render_problem, unexpected_error
 from service.web.routes.api import bp as api_bp
 from service.web.routes.ask import bp as ask_bp
@@ -70,7 +73,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             with store.locked(None):
                 store.recover()  # cut a torn tail a crash left, before anything reads or appends
             limits = (settings.query_timeout, settings.query_memory_mb, settings.max_result_rows)
-            state.writer = Writer(store, snapshot.inferred_graph, *limits)
+            source = SourceGraphs(() if settings.source_writes else shipped_graphs(settings.base_iri))
+            state.writer = Writer(store, snapshot.inferred_graph, *limits, source=source)
             weakref.finalize(app, state.writer.close)
         state.follower = Follower(
             store, partial(_build_newest, settings), partial(_install, state), served=snapshot.version
@@ -88,7 +92,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.register_error_handler(GuianError, render_problem)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(Exception, unexpected_error)
-    app.wsgi_app = FastAnswers(app, state)  # type: ignore[method-assign]
+    app.wsgi_app = PublicOrigin(FastAnswers(app, state), public_url(settings))  # type: ignore[method-assign]
     return app
 
 

@@ -34,6 +34,13 @@ _HTTP_ERRORS: dict[int, type[GuianError]] = {
 def render_problem(exc: GuianError) -> Response:
     """The error as application/problem+json, or as a small HTML page when the client prefers HTML."""
     problem = exc.problem()
+    if isinstance(exc, errors.StorageError | errors.ConfigError):
+        # Their details name files and carry OS error text: for the log, never for a client.
+        request_id = g.get("request_id", "-")
+        log.error("%s answering %s %s (request %s): %s", exc.code, request.method, request.path, request_id, exc.detail)
+        what = "the store could not be read or written" if exc.code == "storage-error" else "a setting is wrong"
+        problem["detail"] = f"{what}; quote request id {request_id} when reporting it (the service log has the cause)"
+        problem = {k: v for k, v in problem.items() if k in ("type", "title", "status", "detail", "code")}
     if prefers_html(request.headers.get("Accept")):
         response = Response(_problem_page(problem), status=exc.status, mimetype="text/html")
     else:

@@ -230,8 +230,6 @@ def _query_of(handler: BaseHTTPRequestHandler, body: bytes) -> str:
 
 
 def _proxy_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
-    target = urllib.parse.urlsplit(recorder.target)
-
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -250,6 +248,7 @@ def _proxy_handler(recorder: Recorder) -> type[BaseHTTPRequestHandler]:
             )
             recorder.seen.append(seen)
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "content-length")}
+            target = urllib.parse.urlsplit(recorder.target)  # read per request: a test may set it after the start
             connection = http.client.HTTPConnection(target.hostname, target.port, timeout=60)
             try:
                 connection.request(self.command, self.path, body=body or None, headers=headers)

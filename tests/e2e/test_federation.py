@@ -166,8 +166,13 @@ def allowed(peer_seen, faulty, free_port) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def into(start_server, start_recorder):
-    """Our server (embedded engine, nothing allow-listed) behind a recording proxy: what clients federate into."""
-    return start_recorder(start_server().base)
+    """Our server (embedded engine, nothing allow-listed) behind a recording proxy: what clients federate into.
+
+    The server's public URL is the proxy's, as an operator sets it behind a proxy (absolute URLs never come from
+    the Host header)."""
+    recorder = start_recorder("http://127.0.0.1:9")  # its target is set once the server runs
+    recorder.target = start_server(public_url=recorder.base + "/").base
+    return recorder
 
 
 @pytest.fixture(scope="module", params=["embedded", "rdflib"])

@@ -103,7 +103,13 @@ def store(start_oxigraph, e2e_cache: Path, snapshot):
 
 @pytest.fixture(scope="module")
 def remote_settings(store, e2e_cache: Path) -> dict[str, Any]:
-    return {"engine": "remote", "remote_query": store.query, "cache_dir": str(e2e_cache)}
+    # the Flask test client's origin as the public URL, as the protocol suites expect (tests/conftest.py)
+    return {
+        "engine": "remote",
+        "remote_query": store.query,
+        "cache_dir": str(e2e_cache),
+        "public_url": "http://localhost/",
+    }
 
 
 @pytest.fixture

@@ -250,6 +250,8 @@
     downloads.replaceChildren(element("span", {}, [t.download + ":"]));
     formats.forEach(function (key) {
       var href = base + (base.indexOf("?") < 0 ? "?" : "&") + "format=" + key;
+      // CSV/TSV for people: formula-safe cells, sent as an attachment (the protocol's own CSV stays exact)
+      if (key === "csv" || key === "tsv") href += "&download=spreadsheet";
       downloads.appendChild(document.createTextNode(" "));
       downloads.appendChild(element("a", {
         href: href, download: "results." + FORMAT_EXTENSIONS[key], "data-format": key,
@@ -306,6 +308,12 @@
     if (!term) return td;
     if (term.type === "uri") {
       var local = localHref(term.value);
+      if (!local && !/^https?:\/\//i.test(term.value)) {
+        // only http(s) IRIs become links: a javascript: or data: IRI from the data is shown as text
+        td.appendChild(element("span", { class: "iri", title: term.value, "data-iri": term.value },
+          [labels[term.value] || term.value]));
+        return td;
+      }
       var a = element("a", {
         href: local || term.value, class: "iri" + (local ? "" : " external"), title: term.value, "data-iri": term.value,
       }, [labels[term.value] || term.value]);
