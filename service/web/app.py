@@ -11,7 +11,7 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from service.config import Settings, export_settings, load_settings
@@ -38,6 +38,8 @@ log = logging.getLogger("guian_kg.app")
 
 
 BLUEPRINTS = (sparql_bp, store_bp, void_bp, ops_bp, pages_bp, explain_bp, api_bp)
+
+NO_WAIT = frozenset({"ops.healthz", "ops.readyz", "ops.metrics", "static"})
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -113,5 +115,7 @@ def _release_version(exc: BaseException | None) -> None:
 
 
 def _follow_journal() -> None:
+    if request.endpoint in NO_WAIT:
+        return  # liveness, readiness and metrics answer at once
     state: ServiceState = current_app.extensions[EXTENSION]
     state.follow()

@@ -1,4 +1,4 @@
-"""Operations: /healthz (alive), /readyz (data and executor loaded), /metrics (Prometheus text)."""
+"""Operations: /healthz (alive), /readyz (serving the newest acknowledged version), /metrics (Prometheus text)."""
 
 from __future__ import annotations
 
@@ -21,14 +21,16 @@ def healthz() -> Response:
 
 @bp.route("/readyz", methods=["GET"])
 def readyz() -> Response:
-    """200 once the data snapshot and the query executor are loaded; 503 problem before.
+    """200 once the data snapshot and the query executor are loaded and serve every acknowledged write; else 503.
 
     Raises:
-        NotReadyError: while the snapshot or the executor is missing.
+        NotReadyError: while the snapshot or the executor is missing, or the journal holds a newer position.
     """
     st = state()
     if not st.ready:
         raise NotReadyError("the data snapshot or the query executor is not loaded yet")
+    if not st.current():
+        raise NotReadyError(f"serving data version {st.served_version}; the journal holds newer acknowledged writes")
     response = jsonify(status="ready", data_version=st.snapshot.version, engine=st.engine_name)
     response.headers["Cache-Control"] = "no-store"
     return response
