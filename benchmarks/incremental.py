@@ -66,7 +66,7 @@ def dataset_file(size: int, folder: Path) -> Path:
     for path in [*sorted((REPO / "graph_data").glob("*.trig")), generated]:
         store.load(path=str(path), format=ox.RdfFormat.TRIG)
     target = folder / f"data-{size_label(size)}.nq"
-    store.dump(path=str(target), format=ox.RdfFormat.N_QUADS)
+    store.dump(str(target), format=ox.RdfFormat.N_QUADS)
     return target
 
 

@@ -15,7 +15,9 @@ from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from service.config import Settings, export_settings, load_settings
-from service.data.snapshots import Snapshot, load_snapshot, open_journal, snapshot_of
+from service.data import rules
+from service.data.builder import IncrementalBuilder
+from service.data.snapshots import Snapshot, build_newest, load_snapshot, open_journal, snapshot_of
 from service.engines.factory import engine_for
 from service.errors import GuianError
 from service.journal.follower import Follower
@@ -72,8 +74,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             limits = (settings.query_timeout, settings.query_memory_mb, settings.max_result_rows)
             state.writer = Writer(store, snapshot.inferred_graph, *limits)
             weakref.finalize(app, state.writer.close)
+        builder = IncrementalBuilder(snapshot.inferred_graph) if settings.reasoner == "rl" else None
         state.follower = Follower(
-            store, partial(_build_newest, settings), partial(_install, state), served=snapshot.version
+            store, partial(_build_newest, settings, builder), partial(_install, state), served=snapshot.version
         )
     app.extensions[EXTENSION] = state
 
@@ -92,8 +95,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _build_newest(settings: Settings) -> Snapshot:
-    """Materialise the store's newest version in a child process and return its snapshot."""
+def _build_newest(settings: Settings, builder: IncrementalBuilder | None) -> Snapshot:
+    """Materialise the store's newest version: here, from this process's previous closure (incremental
+    reasoning), or in a child process (the whole closure; owlrl where the rule engine cannot)."""
+    if builder is not None:
+        try:
+            return snapshot_of(settings, build_newest(settings, builder)["version"])
+        except rules.Unsupported as exc:
+            log.warning("the rule engine cannot maintain this closure (%s): building in a child process", exc)
     env = dict(os.environ)
     export_settings(settings, env)
     return snapshot_of(settings, run_build(env)["version"])
