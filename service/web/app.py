@@ -123,8 +123,12 @@ def _release_version(exc: BaseException | None) -> None:
     state.release()
 
 
+def _store_write() -> bool:
+    return request.endpoint == "store.graph_store" and request.method in ("PUT", "POST", "DELETE")
+
+
 def _follow_journal() -> None:
-    if request.endpoint in NO_WAIT:
-        return  # liveness, readiness and metrics answer at once
+    if request.endpoint in NO_WAIT or request.endpoint == "sparql.update" or _store_write():
+        return  # liveness, readiness and metrics answer at once; a write is evaluated at the journal's head
     state: ServiceState = current_app.extensions[EXTENSION]
     state.follow()
