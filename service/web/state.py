@@ -202,11 +202,6 @@ class ServiceState:
         self.follower.poll()
         return False
 
-    def nudge(self) -> None:
-        """Start building the journal's newest position in the background (after a write)."""
-        if self.follower is not None:
-            self.follower.poll()
-
     @property
     def ready(self) -> bool:
         """Whether the snapshot and the executor are loaded."""
