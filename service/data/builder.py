@@ -62,7 +62,10 @@ class IncrementalBuilder:
         self._lines: set[str] = set()
         self._holders: dict[tuple, int] = defaultdict(int)  # triple → asserted lines holding it (one per graph)
         self._closure: rules.Incremental | None = None
-        self._rendered: dict[tuple, str] = {}  # kept inference → its N-Quads line
+        self._rendered: dict[tuple, str] = {}  # kept inference (interned) → its N-Quads line
+        self._previous: set[tuple[int, int, int]] = set()  # what the closure added at the last build
+        self._term: object = None  # the closure's id → term map the above are in
+        self._graphs: dict[str, int] = defaultdict(int)  # asserted graph → its lines
         self._lock = threading.Lock()
 
     def materialise(self, store: Journal, head: Head) -> tuple[str, list[str]]:
@@ -94,7 +97,8 @@ class IncrementalBuilder:
                 self._head = head
                 return True
         lines, at = store.lines_at(head.seq)
-        self._lines, self._holders, self._rendered, self._closure = set(), defaultdict(int), {}, None
+        self._lines, self._holders, self._closure = set(), defaultdict(int), None
+        self._graphs, self._term = defaultdict(int), None
         triples = self._account(lines, 1)
         self._closure = rules.Incremental(triples)
         self._head = at
@@ -110,7 +114,12 @@ class IncrementalBuilder:
         changed, holders = [], self._holders
         if not lines:
             return changed
+        graphs = self._graphs
         for quad in ox.parse("\n".join(lines) + "\n", format=ox.RdfFormat.N_QUADS):
+            name = quad.graph_name.value
+            graphs[name] += sign
+            if graphs[name] <= 0:
+                del graphs[name]
             triple = (_rdflib(quad.subject), _rdflib(quad.predicate), _rdflib(quad.object))
             holders[triple] += sign
             if holders[triple] == (1 if sign > 0 else 0):
@@ -130,14 +139,18 @@ class IncrementalBuilder:
             self._closure.delete(triples)
 
     def _dataset(self) -> tuple[str, list[str]]:
+        """The text: asserted lines, then the kept inferences; only what changed since the last build is rendered."""
         assert self._closure is not None
-        kept = {t for t in self._closure.derivation().triples() if worth_keeping(*t)}
+        added, term = self._closure.added_ids()
+        if term != self._term:  # a full run: other ids
+            self._term, self._previous, self._rendered = term, set(), {}
         rendered, graph = self._rendered, self.inferred_graph
-        for gone in [t for t in rendered if t not in kept]:
-            del rendered[gone]
-        for triple in kept:
-            if triple not in rendered:
-                rendered[triple] = f"{ox.Quad(*(_oxigraph(t) for t in triple), graph)} .\n"
-        graphs = {line[line.rindex(" <") + 2 : line.rindex(">")] for line in self._lines}
-        asserted = "".join(line + "\n" for line in sorted(self._lines))
-        return asserted + "".join(sorted(rendered.values())), sorted(graphs)
+        for gone in self._previous - added:
+            rendered.pop(gone, None)
+        for fact in added - self._previous:
+            s, p, o = (term(i) for i in fact)
+            if not isinstance(p, BNode) and worth_keeping(s, p, o):  # owlrl drops blank-node predicates
+                rendered[fact] = f"{ox.Quad(_oxigraph(s), _oxigraph(p), _oxigraph(o), graph)} .\n"
+        self._previous = added
+        asserted = "\n".join(self._lines) + "\n" if self._lines else ""
+        return asserted + "".join(rendered.values()), sorted(self._graphs)

@@ -1122,6 +1122,20 @@ class Incremental:
 
     # --- the closure ------------------------------------------------------------------------------------------
 
+    def added_ids(self) -> tuple[set[tuple[int, int, int]], Callable[[int], Any]]:
+        """What the closure adds, as interned triples (blank-node predicates included), and the id → term map.
+
+        The ids of one term stay the same until a full run; the map changes then (compare it to notice).
+
+        Raises:
+            Unsupported: when the last change left the closure to owlrl.
+        """
+        if self._engine is None:
+            self._rebuild()
+        engine = self._engine
+        assert engine is not None
+        return self._derived | (self._one_time_ids - self._asserted_ids), engine.term
+
     def derivation(self) -> Derivation:
         """What the closure adds to the asserted triples, as `closure` would return it.
 
