@@ -195,10 +195,13 @@ class ServiceState:
                 f"the newest acknowledged data version is not served yet (serving {self.follower.served})"
             )
 
-    def current(self) -> bool:
-        """Whether this process serves every acknowledged write (no waiting; starts a build when not)."""
+    def current(self, wait: float = 0.0) -> bool:
+        """Whether this process serves every acknowledged write, waiting at most `wait` seconds for it (a build
+        starts when it does not)."""
         if self.follower is None or self.follower.current():
             return True
+        if wait > 0:
+            return self.follower.wait_current(wait)
         self.follower.poll()
         return False
 

@@ -216,7 +216,11 @@ def test_acknowledged_updates_survive_sigkill(tmp_path: Path, free_port) -> None
         items, counter, seq = durable_state(tmp_path)
         # the restarted server answers no query before it serves every acknowledged write: the first one sees them
         served_items, served_counter = served_state(service.base)
-        ready = requests.get(service.base + "/readyz", timeout=60)
+        for _ in range(30):  # each web worker answers /readyz for itself: probe again while one catches up
+            ready = requests.get(service.base + "/readyz", timeout=60)
+            if ready.status_code != 503:
+                break
+            time.sleep(float(ready.headers["Retry-After"]))
         assert ready.status_code == 200 and ready.json()["data_version"].endswith(f"-{seq}")
         log = service.log.read_text(errors="replace")
         torn, checkpoints = log.count("cut a torn tail"), log.count(": checkpoint at position")

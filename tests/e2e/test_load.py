@@ -244,7 +244,11 @@ def test_32_clients_mixed_load(loaded_server, tmp_path: Path) -> None:
         return int(rows["bindings"][0]["v"]["value"])
 
     counter = served_counter()
-    ready = requests.get(base + "/readyz", timeout=60)
+    for _ in range(30):  # each web worker answers /readyz for itself: probe again while one catches up
+        ready = requests.get(base + "/readyz", timeout=60)
+        if ready.status_code != 503:
+            break
+        time.sleep(float(ready.headers["Retry-After"]))
     assert ready.status_code == 200 and ready.json()["data_version"].endswith(f"-{head.seq}")
 
     total = sum(sum(by_status.values()) for by_status in statuses.values())

@@ -158,7 +158,11 @@ def test_every_write_is_visible_to_the_next_read_with_its_inferences(tmp_path):
                 assert answer.status_code == 200, answer.text
                 found.append(answer.json()["boolean"])
         assert all(found) and len(found) == 2 * WRITES
-        ready = requests.get(base + "/readyz", timeout=30)
+        for _ in range(30):  # each web worker answers /readyz for itself: probe again while one catches up
+            ready = requests.get(base + "/readyz", timeout=60)
+            if ready.status_code != 503:
+                break
+            time.sleep(float(ready.headers["Retry-After"]))
         assert ready.status_code == 200 and seq_of(ready.json()["data_version"]) == WRITES
     finally:
         stop(process)

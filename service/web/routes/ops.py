@@ -9,6 +9,8 @@ from service.errors import NotReadyError
 from service.web.state import state
 
 bp = Blueprint("ops", __name__)
+# How long /readyz waits for this process to serve a write acknowledged a moment ago (a probe's timeout is longer).
+READY_WAIT_SECONDS = 2.0
 
 
 @bp.route("/healthz", methods=["GET"])
@@ -27,10 +29,11 @@ def readyz() -> Response:
         NotReadyError: while the snapshot or the executor is missing, or the journal holds a newer position.
     """
     st = state()
+    # before anything pins this request's version: a write a moment ago, the probe waits for its version
+    if not st.current(wait=READY_WAIT_SECONDS):
+        raise NotReadyError(f"serving data version {st.served_version}; the journal holds newer acknowledged writes")
     if not st.ready:
         raise NotReadyError("the data snapshot or the query executor is not loaded yet")
-    if not st.current():
-        raise NotReadyError(f"serving data version {st.served_version}; the journal holds newer acknowledged writes")
     response = jsonify(status="ready", data_version=st.snapshot.version, engine=st.engine_name)
     response.headers["Cache-Control"] = "no-store"
     return response
