@@ -85,7 +85,7 @@ ASK_SCHEMAS: dict[str, Any] = {
                     "type": "object",
                     "required": ["kind"],
                     "properties": {
-                        "kind": {"enum": ["asserted", "inferred", "computed"]},
+                        "kind": {"enum": ["asserted", "inferred", "assumption", "computed"]},
                         "quotes": {"type": "array", "items": {"type": "string"}},
                         "claims": {"type": "array", "items": {"type": "string"}},
                         "explain": {"type": ["string", "null"]},

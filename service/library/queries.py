@@ -167,8 +167,10 @@ class Parameter:
         """
         found = vocabulary.candidates(self.type, names.unbase(value.strip(), base_iri))
         if len(found) > 1:
-            options = ", ".join(vocabulary.label_of(self.type, iri) for iri in found)
-            raise self.invalid(f"{self.name}={value!r} is ambiguous: it may mean {options}", vocabulary)
+            options = [vocabulary.label_of(self.type, iri) for iri in found]
+            error = self.invalid(f"{self.name}={value!r} is ambiguous: it may mean {', '.join(options)}", vocabulary)
+            error.extra["candidates"] = options
+            raise error
         if not found:
             raise self.invalid(f"unknown {self.type} {value!r} for parameter {self.name}", vocabulary)
         iri = names.rebase(found[0], base_iri)

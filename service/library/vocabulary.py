@@ -41,9 +41,10 @@ LOOKUPS: dict[str, Lookup] = {
         Lookup(
             "domain",
             "?term skos:inScheme <https://w3id.org/guian-kg/id/domain-scheme> .",
-            "a work domain: IRI, slug (land-management), zh/en label (土地管理, Land management) or unique slug prefix",
+            "a work domain: IRI, slug (land-management), zh/en label (土地管理, Land management), a word of the source"
+            " (土地, 环保, 民生) or unique slug prefix",
         ),
-        Lookup("section", "?term a gk:SecretarialSection .", "a section: number 1-9, IRI or label (秘书六科)"),
+        Lookup("section", "?term a gk:SecretarialSection .", "a section: number 1-9, IRI or label (秘书六科, 六科)"),
         Lookup("project", "?term a/rdfs:subClassOf* gk:Project .", "a project: IRI, slug or label"),
         Lookup(
             "project-kind",
@@ -66,7 +67,7 @@ PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
 PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
 SELECT DISTINCT ?term ?label WHERE {
   %s
-  OPTIONAL { ?term skos:prefLabel|rdfs:label|skos:altLabel ?label FILTER(isLiteral(?label)) }
+  OPTIONAL { ?term skos:prefLabel|rdfs:label|skos:altLabel|skos:hiddenLabel ?label FILTER(isLiteral(?label)) }
 }
 """
 
