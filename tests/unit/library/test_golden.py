@@ -127,3 +127,22 @@ def test_stated_against_inferred():
         "8": "stated-and-inferred",
     }
     assert set(_column("stated-vs-inferred", "no-infer", "notation")) == {"5", "7", "8"}
+
+
+BASES = {"source", "inferred", "assumption"}
+
+
+@pytest.mark.parametrize(("name", "case"), PARAMS, ids=[f"{n}[{c or 'defaults'}]" for n, c in PARAMS])
+def test_every_row_that_rests_on_reasoning_says_so(name: str, case: str):
+    """A query that reads what the reasoner infers (gk:coHandledBy) or an assumption's axioms marks every row with its
+    basis, and a row resting on an assumption names it: no golden passes an inference off as a fact."""
+    query = LIBRARY.get(name)
+    result = json.loads(golden.golden_path(name, case).read_text(encoding="utf-8"))
+    reads_inference = "gk:coHandledBy" in query.text or "owl:hasValue" in query.text
+    if not reads_inference:
+        return
+    assert "basis" in result["head"]["vars"], f"{name} reads inferences but has no basis column"
+    for row in result["results"]["bindings"]:
+        basis = row["basis"]["value"]
+        assert basis in BASES, (name, case, row)
+        assert (basis == "assumption") == ("assumption" in row), (name, case, row)
