@@ -150,10 +150,12 @@ def network_picture(select: Select, lang: str, base_iri: str, project: Project |
             target[row["rel"]["value"][len(gk) :]].add(row["x"]["value"])
         # the sections the table gives from what a claim says the project touches, with no assumption on the way
         for row in select(
-            f"SELECT DISTINCT ?s WHERE {{ {about(project.iri)} GRAPH ?c {{ ?this <{gk}touchesDomain> ?d }} "
-            f"?c a <{gk}Claim> . ?d <{SKOS_BROADER}>* ?h . ?s <{gk}handlesDomain> ?h "
-            f"FILTER NOT EXISTS {{ ?d <{SKOS_BROADER}>* ?f . GRAPH ?g {{ ?f <{SKOS_BROADER}> ?t }} "
-            f"?g a <{gk}AssumptionGraph> . ?t <{SKOS_BROADER}>* ?h }} }}",
+            f"SELECT DISTINCT ?s WHERE {{ ?this <{gk}touchesDomain> ?d . ?d <{SKOS_BROADER}>* ?h . "
+            f"?s <{gk}handlesDomain> ?h "
+            f"FILTER EXISTS {{ GRAPH ?c {{ ?this <{gk}touchesDomain> ?d }} FILTER EXISTS {{ ?c a <{gk}Claim> }} }} "
+            f"FILTER NOT EXISTS {{ ?d <{SKOS_BROADER}>* ?f . ?f <{SKOS_BROADER}> ?t . ?t <{SKOS_BROADER}>* ?h "
+            f"GRAPH ?g {{ ?f <{SKOS_BROADER}> ?t }} FILTER EXISTS {{ ?g a <{gk}AssumptionGraph> }} }} "
+            f"{about(project.iri)} }}",
             True,
         ):
             from_table.add(row["s"]["value"])

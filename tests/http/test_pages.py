@@ -253,6 +253,12 @@ def test_pictures_page_draws_nine_sections_twice(client) -> None:
         re.findall(r'class="node section highlight[^"]*" data-kind="section" data-key="[^"]*/(\d)"', page)
     )
     assert highlighted == {"5", "6", "7", "8"}
+    # beside the picture, the three layers apart: named in the source, from the table, only through an assumption
+    layers = {
+        key: set(re.findall(r"/id/section/(\d)", re.search(rf'<dd id="{key}">(.*?)</dd>', page, re.S).group(1)))
+        for key in ("stated", "from-table", "assumed")
+    }
+    assert layers == {"stated": {"5", "7", "8"}, "from-table": {"7", "8"}, "assumed": {"5", "6"}}
 
 
 def test_standalone_svgs_are_valid_and_deterministic(client) -> None:
