@@ -173,6 +173,8 @@ class Asker:
             "answer": writer.compose(result.query, shown, lang, result.focus, label),
             "results": results,
             "basis": writer.basis(result.query, rows, provenance),
+            # the modelling assumptions by which a word of the question names its resource (土地 → land management)
+            "assumptions": list(prepared.assumptions),
             "recognised": recognised,
         }
 

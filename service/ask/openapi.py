@@ -79,6 +79,7 @@ ASK_SCHEMAS: dict[str, Any] = {
             "sparql_standalone": {"type": "string"},
             "answer": {"type": "array", "items": {"type": "string"}},
             "results": {"$ref": "#/components/schemas/SparqlResults"},
+            "assumptions": {"type": "array", "items": {"type": "string", "format": "uri"}},
             "basis": {
                 "type": "array",
                 "items": {

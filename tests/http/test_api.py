@@ -65,6 +65,12 @@ def test_the_flagship_in_the_source_s_own_words(client, source_words_query, word
         assert (row["basis"]["value"] == "assumption") == ("assumption" in row)
     assumed = {row["notation"]["value"]: row["assumption"]["value"] for row in rows if "assumption" in row}
     assert set(assumed) == {"5"} and assumed["5"].endswith("/assumption/major-industrial-project-is-a-major-project")
+    # 土地 / land names land management only by an assumption: the response says which (a Link per assumption)
+    links = response.headers.getlist("Link")
+    assert [link.split(";")[0].strip("<>").rsplit("/", 1)[-1] for link in links] == ["land-is-land-management"]
+    # the domain's own short name needs no assumption
+    plain = client.get(source_words_query(("land-management", "environmental-protection", "livelihoods")))
+    assert plain.status_code == 200 and not plain.headers.getlist("Link")
 
 
 def test_an_ambiguous_word_is_400_listing_its_candidates(client):
