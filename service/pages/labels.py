@@ -29,6 +29,8 @@ SKOS_BROADER = "http://www.w3.org/2004/02/skos/core#broader"
 
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 _KIND = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+# The named graphs that have pages: a claim's (its quote) and an assumption's (what the assumption licenses).
+GRAPH_FAMILIES = ("claim", "assumption")
 _LANGUAGE_RANGE = re.compile(r"^\s*([A-Za-z]{1,8}|\*)(?:-[A-Za-z0-9]{1,8})*\s*$")
 
 
@@ -245,17 +247,19 @@ def resource_iri(base_iri: str, kind: str | None, slug: str) -> str | None:
     return f"{base_iri}id/{kind}/{slug}" if _KIND.match(kind) else None
 
 
-def claim_iri(base_iri: str, slug: str) -> str | None:
-    """The IRI of the claim graph that `/graph/claim/<slug>` names, or None for a malformed slug."""
-    return f"{base_iri}graph/claim/{slug}" if _SLUG.match(slug) else None
+def claim_iri(base_iri: str, slug: str, family: str = "claim") -> str | None:
+    """The IRI of the claim graph that `/graph/claim/<slug>` names (or, family "assumption", the assumption graph
+    `/graph/assumption/<slug>` names), or None for a malformed slug."""
+    return f"{base_iri}graph/{family}/{slug}" if _SLUG.match(slug) and family in GRAPH_FAMILIES else None
 
 
 def local_href(iri: str, base_iri: str) -> str | None:
     """The path of this service's page about `iri` (resources, claims, ontology terms), or None."""
     if iri.startswith(base_iri + "id/"):
         return "/id/" + iri[len(base_iri) + 3 :]
-    if iri.startswith(base_iri + "graph/claim/"):
-        return "/graph/claim/" + iri[len(base_iri) + 12 :]
+    for family in GRAPH_FAMILIES:
+        if iri.startswith(f"{base_iri}graph/{family}/"):
+            return iri[len(base_iri) - 1 :]
     ontology = names.rebase(names.GK, base_iri)
     if iri.startswith(ontology):
         return "/ontology#" + iri[len(ontology) :]
