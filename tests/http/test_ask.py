@@ -161,3 +161,13 @@ def test_a_resource_added_by_an_update_is_understood_next(cache_dir):
         assert ask(client, "which section handles drone logistics")["parameters"]["domain"] == ["drone-logistics"]
     finally:
         app.extensions["guian_kg"].executor.close()
+
+
+def test_a_word_read_by_an_assumption_is_named(embedded):
+    """土地 names land management only through a modelling assumption: the answer says which, apart from facts."""
+    doc = ask(embedded, "涉及土地、环保与民生的重大产业项目由哪些科室协同办理？")
+    assert doc["query"] == "co-handling-sections"
+    assert [a.rsplit("/", 1)[-1] for a in doc["assumptions"]] == ["land-is-land-management"]
+    assert "建模假设" in doc["answer"][-1]
+    plain = ask(embedded, "哪个科室负责土地管理")  # the table's own words: no assumption
+    assert plain["assumptions"] == []
