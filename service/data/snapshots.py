@@ -24,6 +24,7 @@ from rdflib import Dataset, Graph, URIRef
 
 from service import names
 from service.config import Settings
+from service.data.builder import IncrementalBuilder
 from service.data.oxstores import disk_store
 from service.data.reasoning import materialise, reasoner_version
 from service.data.sources import asserted_dataset, data_version, reason
@@ -224,8 +225,14 @@ def _last_built(store: Journal) -> dict | None:
         return None
 
 
-def build_newest(settings: Settings) -> dict:
-    """Materialise the store's newest position (one build at a time per store); its version and position."""
+def build_newest(settings: Settings, builder: IncrementalBuilder | None = None) -> dict:
+    """Materialise the store's newest position (one build at a time per store); its version and position.
+
+    With a `builder` (a web process's), the closure is maintained from its previous build (service.data.builder).
+
+    Raises:
+        rules.Unsupported: from the builder, when the closure needs owlrl (build without it then).
+    """
     store = open_journal(settings)
     assert settings.store_dir is not None
     with open(settings.store_dir / BUILD_LOCK, "a") as lock:
@@ -235,9 +242,12 @@ def build_newest(settings: Settings) -> dict:
         folder = settings.reasoning_cache / version
         folder.mkdir(parents=True, exist_ok=True)
         if not _cached(folder):
-            lines, _ = store.lines_at(head.seq)
             inferred = names.rebase(names.INFERRED_GRAPH, settings.base_iri)
-            text, graphs = _materialise_lines(lines, inferred, settings.reasoner)
+            if builder is not None:
+                text, graphs = builder.materialise(store, head)
+            else:
+                lines, _ = store.lines_at(head.seq)
+                text, graphs = _materialise_lines(lines, inferred, settings.reasoner)
             write_atomically(folder / "dataset.nq", text.encode("utf-8"))
             write_atomically(folder / STORE_GRAPHS, ("\n".join([*graphs, inferred]) + "\n").encode())
             log.info("data version %s (journal position %d) cached at %s", version, head.seq, folder)

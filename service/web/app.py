@@ -11,11 +11,13 @@ from dataclasses import replace
 from functools import partial
 from typing import Any
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from service.config import Settings, export_settings, load_settings
-from service.data.snapshots import Snapshot, load_snapshot, open_journal, snapshot_of
+from service.data import rules
+from service.data.builder import IncrementalBuilder
+from service.data.snapshots import Snapshot, build_newest, load_snapshot, open_journal, snapshot_of
 from service.data.sources import shipped_graphs
 from service.engines.factory import engine_for
 from service.errors import GuianError
@@ -43,6 +45,8 @@ log = logging.getLogger("guian_kg.app")
 
 
 BLUEPRINTS = (sparql_bp, store_bp, void_bp, ops_bp, pages_bp, explain_bp, api_bp, workbench_bp, ask_bp)
+
+NO_WAIT = frozenset({"ops.healthz", "ops.readyz", "ops.metrics", "static"})
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -76,8 +80,9 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             source = SourceGraphs(() if settings.source_writes else shipped_graphs(settings.base_iri))
             state.writer = Writer(store, snapshot.inferred_graph, *limits, source=source)
             weakref.finalize(app, state.writer.close)
+        builder = IncrementalBuilder(snapshot.inferred_graph) if settings.reasoner == "rl" else None
         state.follower = Follower(
-            store, partial(_build_newest, settings), partial(_install, state), served=snapshot.version
+            store, partial(_build_newest, settings, builder), partial(_install, state), served=snapshot.version
         )
     app.extensions[EXTENSION] = state
 
@@ -96,8 +101,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _build_newest(settings: Settings) -> Snapshot:
-    """Materialise the store's newest version in a child process and return its snapshot."""
+def _build_newest(settings: Settings, builder: IncrementalBuilder | None) -> Snapshot:
+    """Materialise the store's newest version: here, from this process's previous closure (incremental
+    reasoning), or in a child process (the whole closure; owlrl where the rule engine cannot)."""
+    if builder is not None:
+        try:
+            return snapshot_of(settings, build_newest(settings, builder)["version"])
+        except rules.Unsupported as exc:
+            log.warning("the rule engine cannot maintain this closure (%s): building in a child process", exc)
     env = dict(os.environ)
     export_settings(settings, env)
     return snapshot_of(settings, run_build(env)["version"])
@@ -118,6 +129,12 @@ def _release_version(exc: BaseException | None) -> None:
     state.release()
 
 
+def _store_write() -> bool:
+    return request.endpoint == "store.graph_store" and request.method in ("PUT", "POST", "DELETE")
+
+
 def _follow_journal() -> None:
+    if request.endpoint in NO_WAIT or request.endpoint == "sparql.update" or _store_write():
+        return  # liveness, readiness and metrics answer at once; a write is evaluated at the journal's head
     state: ServiceState = current_app.extensions[EXTENSION]
     state.follow()
