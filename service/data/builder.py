@@ -88,7 +88,7 @@ class IncrementalBuilder:
     def _advance(self, store: Journal, head: Head) -> bool:
         """Bring the closure to `head`: True when by the records' deltas, False when over the whole data."""
         if self._closure is not None and self._head is not None and self._head.seq <= head.seq:
-            _, records, restarted = store._walk(self._head)
+            _, records, restarted = store.walk(self._head)
             records = [r for r in records if r.seq <= head.seq]
             if not restarted and (records[-1].seq if records else self._head.seq) == head.seq:
                 for record in records:
