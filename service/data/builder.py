@@ -14,6 +14,8 @@ import logging
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 
 import pyoxigraph as ox
 from rdflib import BNode, Literal, URIRef
@@ -53,6 +55,22 @@ def _oxigraph(term: URIRef | BNode | Literal) -> ox.NamedNode | ox.BlankNode | o
     return ox.Literal(str(term))
 
 
+@dataclass(frozen=True)
+class Delta:
+    """What a build changed in a snapshot's store, as N-Quads lines (a line without a graph: the store's default
+    graph, the union of the asserted graphs): from the build at position `since` (its chain digest `chain`)."""
+
+    since: int
+    chain: str
+    remove: tuple[str, ...]
+    add: tuple[str, ...]
+
+    @property
+    def has_blank_nodes(self) -> bool:
+        """Whether a line names a blank node (another build of the same version may label it otherwise)."""
+        return any("_:" in line for line in (*self.remove, *self.add))
+
+
 class IncrementalBuilder:
     """The asserted lines and the closure at one journal position, moved forward by each build."""
 
@@ -66,24 +84,40 @@ class IncrementalBuilder:
         self._previous: set[tuple[int, int, int]] = set()  # what the closure added at the last build
         self._term: object = None  # the closure's id → term map the above are in
         self._graphs: dict[str, int] = defaultdict(int)  # asserted graph → its lines
+        self._changes: dict[str, int] | None = None  # line → +1 added / -1 removed, in an incremental build
+        self.delta: Delta | None = None  # the last build's changes (None: it ran over the whole data)
         self._lock = threading.Lock()
 
-    def materialise(self, store: Journal, head: Head) -> tuple[str, list[str]]:
-        """The N-Quads text of position `head` (asserted lines + kept inferences) and its asserted graphs.
+    def materialise(self, store: Journal, head: Head) -> list[str]:
+        """Build position `head` (its text: `text()`; its changes: `delta`); its asserted graphs.
 
         Raises:
             rules.Unsupported: when the closure needs owlrl (the builder then starts over next time).
         """
         with self._lock:
             started = time.perf_counter()
+            since = self._head
+            self._changes = defaultdict(int)
             try:
-                how = "incremental" if self._advance(store, head) else "full"
-                text, graphs = self._dataset()
+                incremental = self._advance(store, head)
+                how = "incremental" if incremental else "full"
+                if not incremental:
+                    self._changes = None
+                self._follow_closure()
             except rules.Unsupported:
-                self._closure, self._head = None, None
+                self._closure, self._head, self._changes = None, None, None
                 raise
+            changes, self._changes = self._changes, None
+            self.delta = None
+            if changes is not None and since is not None:
+                self.delta = Delta(
+                    since.seq,
+                    since.chain,
+                    tuple(line for line, n in changes.items() if n < 0),
+                    tuple(line for line, n in changes.items() if n > 0),
+                )
             log.info("version at position %d built (%s) in %.3f s", head.seq, how, time.perf_counter() - started)
-            return text, graphs
+            return sorted(self._graphs)
 
     def _advance(self, store: Journal, head: Head) -> bool:
         """Bring the closure to `head`: True when by the records' deltas, False when over the whole data."""
@@ -96,6 +130,7 @@ class IncrementalBuilder:
                     self._apply(record.insert, 1)
                 self._head = head
                 return True
+        self._changes = None  # over the whole data: no delta
         lines, at = store.lines_at(head.seq)
         self._lines, self._holders, self._closure = set(), defaultdict(int), None
         self._graphs, self._term = defaultdict(int), None
@@ -111,6 +146,10 @@ class IncrementalBuilder:
             self._lines.update(lines)
         else:
             self._lines.difference_update(lines)
+        changes = self._changes
+        if changes is not None:
+            for line in lines:
+                changes[line] += sign
         changed, holders = [], self._holders
         if not lines:
             return changed
@@ -124,6 +163,8 @@ class IncrementalBuilder:
             holders[triple] += sign
             if holders[triple] == (1 if sign > 0 else 0):
                 changed.append(triple)
+                if changes is not None:  # the triple enters (leaves) the union: the store's default graph
+                    changes[f"{ox.Triple(quad.subject, quad.predicate, quad.object)} ."] += sign
             if holders[triple] <= 0:
                 del holders[triple]
         return changed
@@ -138,19 +179,46 @@ class IncrementalBuilder:
         else:
             self._closure.delete(triples)
 
-    def _dataset(self) -> tuple[str, list[str]]:
-        """The text: asserted lines, then the kept inferences; only what changed since the last build is rendered."""
-        assert self._closure is not None
-        added, term = self._closure.added_ids()
-        if term != self._term:  # a full run: other ids
-            self._term, self._previous, self._rendered = term, set(), {}
-        rendered, graph = self._rendered, self.inferred_graph
-        for gone in self._previous - added:
-            rendered.pop(gone, None)
-        for fact in added - self._previous:
+    def _follow_closure(self) -> None:
+        """Bring the rendered inferences up to the closure: only the facts the closure touched since the last build
+        are looked at (all of them after a full run)."""
+        closure = self._closure
+        assert closure is not None
+        touched = closure.take_touched()
+        if touched is None:
+            added, term = closure.added_ids()
+            if term != self._term:  # a full run: other ids (also inside the closure's own fallback): no delta
+                self._term, self._previous, self._rendered, self._changes = term, set(), {}, None
+            gone, new = self._previous - added, added - self._previous
+            self._previous = added
+        else:  # no full run since the last build: the same ids
+            previous, adds = self._previous, closure.adds
+            gone = {fact for fact in touched if fact in previous and not adds(fact)}
+            new = {fact for fact in touched if fact not in previous and adds(fact)}
+            previous -= gone
+            previous |= new
+        term, rendered, graph, changes = self._term, self._rendered, self.inferred_graph, self._changes
+        assert callable(term)
+        for fact in gone:
+            line = rendered.pop(fact, None)
+            if line is not None and changes is not None:
+                changes[line[:-1]] -= 1
+        for fact in new:
             s, p, o = (term(i) for i in fact)
             if not isinstance(p, BNode) and worth_keeping(s, p, o):  # owlrl drops blank-node predicates
-                rendered[fact] = f"{ox.Quad(_oxigraph(s), _oxigraph(p), _oxigraph(o), graph)} .\n"
-        self._previous = added
-        asserted = "\n".join(self._lines) + "\n" if self._lines else ""
-        return asserted + "".join(rendered.values()), sorted(self._graphs)
+                rendered[fact] = line = f"{ox.Quad(_oxigraph(s), _oxigraph(p), _oxigraph(o), graph)} .\n"
+                if changes is not None:
+                    changes[line[:-1]] += 1
+
+    def chunks(self) -> tuple[int, Iterator[bytes]]:
+        """The N-Quads of the last build (asserted lines, then the kept inferences): how many lines, and the text in
+        pieces, made when read (from the lines as they are now: later builds do not change them)."""
+        with self._lock:
+            lines, inferred = list(self._lines), list(self._rendered.values())
+
+        def pieces() -> Iterator[bytes]:
+            for start in range(0, len(lines), 4096):
+                yield ("\n".join(lines[start : start + 4096]) + "\n").encode()
+            yield "".join(inferred).encode()
+
+        return len(lines) + len(inferred), pieces()

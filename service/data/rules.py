@@ -966,6 +966,7 @@ class Incremental:
         self._asserted_ids: set[tuple[int, int, int]] = set()
         self._one_time_ids: set[tuple[int, int, int]] = set()
         self._derived: set[tuple[int, int, int]] = set()  # in the closure, neither asserted nor one-time
+        self._touched: set[tuple[int, int, int]] | None = None  # may have entered or left added_ids (None: all)
         self._account(asserted, 1)
         self._rebuild()
 
@@ -1015,6 +1016,7 @@ class Incremental:
         self._one_time_ids = self._one_time(engine)
         self._derived = set(engine.added) - self._one_time_ids
         engine.added = []
+        self._touched = None  # new ids: anything may have changed
         self._engine = engine
 
     # --- changes ----------------------------------------------------------------------------------------------
@@ -1042,6 +1044,7 @@ class Incremental:
             self._rebuild()  # list structure: the axioms over lists were compiled from the lists as they were
             return
         fresh = []
+        self._touch(ids, one_time ^ self._one_time_ids)
         for fact in [*ids, *(one_time - self._one_time_ids)]:
             self._derived.discard(fact)  # a derived triple now asserted: base, not derived
             if engine._insert(*fact):
@@ -1068,6 +1071,7 @@ class Incremental:
         self._engine = None
         ids = engine.ids
         gone_ids = {(ids[s], ids[p], ids[o]) for s, p, o in gone}
+        self._touch(gone_ids)
         self._asserted_ids -= gone_ids
         one_time = self._one_time(engine)
         if one_time != self._one_time_ids:
@@ -1097,6 +1101,7 @@ class Incremental:
         for fact in doomed:
             engine.remove(*fact)
         derived -= doomed
+        self._touch(doomed)
         # re-derive: a rule instance that still holds has a remaining premise mentioning its conclusion's subject
         subjects = {s for s, _, _ in doomed}
         seeds = []
@@ -1118,9 +1123,25 @@ class Incremental:
         engine.facts = facts
         engine.run()
         self._derived.update(engine.added)
+        self._touch(engine.added)
         engine.added = []
 
     # --- the closure ------------------------------------------------------------------------------------------
+
+    def _touch(self, *facts: Iterable[tuple[int, int, int]]) -> None:
+        if self._touched is not None:
+            for some in facts:
+                self._touched.update(some)
+
+    def take_touched(self) -> set[tuple[int, int, int]] | None:
+        """The interned triples that may have entered or left `added_ids()` since the last call (None: after a full
+        run, any may have), and start over."""
+        touched, self._touched = self._touched, set()
+        return touched
+
+    def adds(self, fact: tuple[int, int, int]) -> bool:
+        """Whether the interned triple `fact` is in `added_ids()` (without building that set)."""
+        return fact in self._derived or (fact in self._one_time_ids and fact not in self._asserted_ids)
 
     def added_ids(self) -> tuple[set[tuple[int, int, int]], Callable[[int], Any]]:
         """What the closure adds, as interned triples (blank-node predicates included), and the id → term map.

@@ -33,7 +33,7 @@ from rdflib.term import Node
 from service import names
 from service.data import rules
 from service.data.reasoning import full_closure
-from service.data.snapshots import Snapshot
+from service.data.snapshots import Snapshot, nquads_of
 from service.explain.explanation import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_NODES,
@@ -204,7 +204,7 @@ class Explainer:
         """Build from a Snapshot (its N-Quads file), an rdflib Dataset, or quads (tests, tools)."""
         started = time.perf_counter()
         if isinstance(source, Snapshot):
-            quads: Iterable[Quad] = read_quads(path=source.nquads)
+            quads: Iterable[Quad] = read_quads(path=nquads_of(source))
             self.base_iri, inferred_graph = source.base_iri, source.inferred_graph
         else:
             if isinstance(source, Dataset):

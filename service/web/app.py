@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from service.config import Settings, export_settings, load_settings
 from service.data import rules
-from service.data.builder import IncrementalBuilder
+from service.data.builder import Delta, IncrementalBuilder
 from service.data.snapshots import Snapshot, build_newest, load_snapshot, open_journal, snapshot_of
 from service.data.sources import shipped_graphs
 from service.engines.factory import engine_for
@@ -101,27 +102,62 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
-def _build_newest(settings: Settings, builder: IncrementalBuilder | None) -> Snapshot:
+class _Built(NamedTuple):
+    """A version built for serving; the delta that leads to it from the version before, (that version, Delta), or
+    None; and what writes its N-Quads file when that was left for after serving it (None: written)."""
+
+    snapshot: Snapshot
+    delta: tuple[str, Delta] | None = None
+    finish: Callable[[], None] | None = None
+
+    @property
+    def version(self) -> str:
+        return self.snapshot.version
+
+
+def _build_newest(settings: Settings, builder: IncrementalBuilder | None) -> _Built:
     """Materialise the store's newest version: here, from this process's previous closure (incremental
     reasoning), or in a child process (the whole closure; owlrl where the rule engine cannot)."""
     if builder is not None:
         try:
-            return snapshot_of(settings, build_newest(settings, builder)["version"])
+            summary = build_newest(settings, builder, defer=True)
+            return _Built(snapshot_of(settings, summary["version"]), summary.get("delta"), summary.get("finish"))
         except rules.Unsupported as exc:
             log.warning("the rule engine cannot maintain this closure (%s): building in a child process", exc)
     env = dict(os.environ)
     export_settings(settings, env)
-    return snapshot_of(settings, run_build(env)["version"])
+    return _Built(snapshot_of(settings, run_build(env)["version"]))
 
 
-def _install(state: ServiceState, snapshot: Snapshot) -> bool:
-    """Serve `snapshot` with a new executor (the old one closes when the requests that use it have ended)."""
+def _install(state: ServiceState, built: _Built) -> bool:
+    """Serve a new version with a new executor (the old one closes when the requests that use it have ended): the
+    old executor's zygote moved forward by the delta when there is one (its file is written meanwhile), else one
+    that loads the file."""
     current = state.executor  # outside a request: the one being served
     if current is not None and current.closed:
         return False  # the app was shut down
-    state.swap(snapshot, QueryExecutor(state.settings, engine_for, snapshot))
-    log.info("now serving data version %s", snapshot.version)
+    executor = None
+    if current is not None and built.delta is not None and built.delta[0] == current.snapshot.version:
+        executor = QueryExecutor.moved_from(current, built.snapshot, *built.delta)
+    if built.finish is not None:
+        if executor is None:
+            built.finish()  # a whole load reads the file
+        else:
+            threading.Thread(target=_finish, args=(built,), name="guian-kg-version-file", daemon=True).start()
+    moved = executor is not None
+    if executor is None:
+        executor = QueryExecutor(state.settings, engine_for, built.snapshot)
+    state.swap(built.snapshot, executor)
+    log.info("now serving data version %s (%s)", built.version, "moved by its delta" if moved else "loaded")
     return True
+
+
+def _finish(built: _Built) -> None:
+    assert built.finish is not None
+    try:
+        built.finish()
+    except OSError:
+        log.exception("writing the file of data version %s failed", built.version)
 
 
 def _release_version(exc: BaseException | None) -> None:

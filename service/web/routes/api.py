@@ -15,6 +15,7 @@ from flask.blueprints import BlueprintSetupState
 
 from service import completion
 from service.ask.openapi import with_ask
+from service.data.snapshots import nquads_of
 from service.errors import BadRequestError
 from service.library.openapi import openapi_document
 from service.library.queries import RESERVED, Library, load_library
@@ -79,7 +80,7 @@ def run_query(name: str) -> Response:
     snapshot = st.snapshot
     if st.settings.store_dir is not None and snapshot is not None:
         # a writable store: the values a parameter accepts are those of the version that answers
-        query = replace(query, vocabulary=vocabulary_of_version(snapshot.nquads, snapshot.inferred_graph))
+        query = replace(query, vocabulary=vocabulary_of_version(nquads_of(snapshot), snapshot.inferred_graph))
     pairs = decode_form(request.query_string, "URL query string")
     control = parse_control(pairs)
     params: dict[str, list[str]] = {}

@@ -80,12 +80,32 @@ def _maintained(closure: rules.Incremental) -> set | None:
         return None
 
 
+def _added(closure: rules.Incremental) -> tuple[set, object] | None:
+    try:
+        return closure.added_ids()
+    except rules.Unsupported:
+        return None
+
+
+def _check_touched(closure: rules.Incremental, before: tuple[set, object] | None) -> None:
+    """What entered or left the closure's additions since the last look is among the facts it says it touched
+    (unless it ran over the whole data: None), and `adds` agrees with `added_ids`."""
+    touched = closure.take_touched()
+    now = _added(closure)
+    if touched is None or before is None or now is None or now[1] != before[1]:
+        return  # a full run: new ids, the caller compares everything
+    assert (before[0] ^ now[0]) <= touched
+    assert all(closure.adds(fact) == (fact in now[0]) for fact in touched)
+
+
 def _check(pool: list[tuple], extra: list[tuple], data: st.DataObject) -> None:
     held_out = data.draw(st.sets(st.sampled_from(pool), max_size=30), label="held out at the start")
     asserted = set(pool) - held_out
     closure = rules.Incremental(asserted)
     assert _maintained(closure) == _full(asserted)
     candidates = sorted(held_out) + extra or list(pool)
+    closure.take_touched()
+    before = _added(closure)
     for _ in range(data.draw(st.integers(1, 8), label="steps")):
         if not asserted or (candidates and data.draw(st.booleans(), label="insert?")):
             batch = data.draw(st.lists(st.sampled_from(candidates), min_size=1, max_size=4), label="insert")
@@ -99,6 +119,8 @@ def _check(pool: list[tuple], extra: list[tuple], data: st.DataObject) -> None:
                 closure.delete(batch)
         assert closure.asserted == asserted
         assert _maintained(closure) == _full(asserted)
+        _check_touched(closure, before)
+        before = _added(closure)
 
 
 COMMON = settings(
