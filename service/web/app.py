@@ -23,6 +23,7 @@ from service.data.sources import shipped_graphs
 from service.engines.factory import engine_for
 from service.errors import GuianError
 from service.journal.follower import Follower
+from service.journal.log import Journal
 from service.journal.protection import SourceGraphs
 from service.journal.writer import Writer, ephemeral_store_dir, run_build
 from service.runtime.executor import QueryExecutor
@@ -85,6 +86,10 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
         state.follower = Follower(
             store, partial(_build_newest, settings, builder), partial(_install, state), served=snapshot.version
         )
+        if builder is not None and settings.update_token:
+            # The builder's first build runs the closure over the whole data: here, in the background, rather than
+            # in the first read after the first write.
+            threading.Thread(target=_warm, args=(builder, store), name="guian-kg-builder-warm", daemon=True).start()
     app.extensions[EXTENSION] = state
 
     for blueprint in BLUEPRINTS:
@@ -150,6 +155,13 @@ def _install(state: ServiceState, built: _Built) -> bool:
     state.swap(built.snapshot, executor)
     log.info("now serving data version %s (%s)", built.version, "moved by its delta" if moved else "loaded")
     return True
+
+
+def _warm(builder: IncrementalBuilder, store: Journal) -> None:
+    try:
+        builder.materialise(store, store.head())
+    except Exception:  # the follower's next build runs the whole closure again
+        log.exception("preparing the incremental closure failed")
 
 
 def _finish(built: _Built) -> None:
