@@ -158,7 +158,9 @@ def hold(snapshot: Snapshot) -> IO[bytes] | None:
     except PermissionError:
         return None  # nor can any pruner of ours
     fcntl.flock(mark, fcntl.LOCK_SH)  # waits while a pruner removes the folder
-    if not _built_in(snapshot.nquads.parent) or (snapshot.disk_store is not None and not snapshot.disk_store.is_dir()):
+    if not (snapshot.nquads.exists() or _built_in(snapshot.nquads.parent)) or (
+        snapshot.disk_store is not None and not snapshot.disk_store.is_dir()
+    ):
         mark.close()
         raise gone
     return mark
