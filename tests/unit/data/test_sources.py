@@ -58,7 +58,7 @@ def test_a_file_in_another_format_is_a_config_error(folder):
 
 def test_a_file_that_does_not_parse_is_a_config_error(tmp_path):
     (tmp_path / "bad.ttl").write_text("this is not turtle", encoding="utf-8")
-    with pytest.raises(ConfigError, match="bad.ttl"):
+    with pytest.raises(ConfigError, match=r"bad\.ttl"):
         asserted_dataset((tmp_path,))
 
 
