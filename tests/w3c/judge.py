@@ -16,6 +16,10 @@ from w3c.suite import Case, expected_failures
 SUMMARY: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
 
 
+# target -> test id -> what failed, for writing expected_failures.json after a change (W3C_SUMMARY)
+FAILURES: dict[str, dict[str, str]] = defaultdict(dict)
+
+
 def record(engine: str, group: str, outcome: str) -> None:
     """Count one test's outcome (pass / expected failure / failure) for the summary table."""
     SUMMARY[group][engine]["tests"] += 1
@@ -38,6 +42,8 @@ def judge(engine: str, case: Case, problem: str | None) -> None:
         return
     if reason is not None:
         record(engine, case.group, "expected failure")
+        FAILURES[engine][case.id] = reason
         pytest.xfail(f"{reason} [{problem[:300]}]")
     record(engine, case.group, "failure")
+    FAILURES[engine][case.id] = problem[:300]
     pytest.fail(f"{case.id} on {engine}: {problem}")
