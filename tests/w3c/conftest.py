@@ -110,41 +110,37 @@ def suite_present() -> None:
     require(SPARQL11.is_dir(), f"the W3C SPARQL 1.1 test suite ({SPARQL11}; set W3C_RDF_TESTS)")
 
 
-@pytest.fixture(scope="session")
-def servers(tmp_path_factory: pytest.TempPathFactory, suite_present: None) -> Iterator[Callable[[str], Target]]:
-    """Query servers, started lazily (one per engine), each loaded once with every query test's data."""
+def _lazy_servers(
+    tmp_path_factory: pytest.TempPathFactory, prefix: str, prepare: Callable[[Target], None] | None
+) -> Iterator[Callable[[str], Target]]:
+    """A getter that starts one server per engine on first use (prepared by `prepare`); all stopped at the end."""
     started: dict[str, Target] = {}
     processes = []
 
     def get(engine: str) -> Target:
         if engine not in started:
-            target, process = _start(engine, tmp_path_factory.mktemp(f"w3c-{engine}"))
+            target, process = _start(engine, tmp_path_factory.mktemp(f"{prefix}-{engine}"))
             processes.append(process)
-            _load_query_data(target)
+            if prepare is not None:
+                prepare(target)
             started[engine] = target
         return started[engine]
 
     yield get
     for process in processes:
         stop(process)
+
+
+@pytest.fixture(scope="session")
+def servers(tmp_path_factory: pytest.TempPathFactory, suite_present: None) -> Iterator[Callable[[str], Target]]:
+    """Query servers, started lazily (one per engine), each loaded once with every query test's data."""
+    yield from _lazy_servers(tmp_path_factory, "w3c", _load_query_data)
 
 
 @pytest.fixture(scope="session")
 def update_servers(tmp_path_factory: pytest.TempPathFactory, suite_present: None) -> Iterator[Callable[[str], Target]]:
     """Servers the update and update-syntax tests change freely (each update test resets the dataset)."""
-    started: dict[str, Target] = {}
-    processes = []
-
-    def get(engine: str) -> Target:
-        if engine not in started:
-            target, process = _start(engine, tmp_path_factory.mktemp(f"w3c-update-{engine}"))
-            processes.append(process)
-            started[engine] = target
-        return started[engine]
-
-    yield get
-    for process in processes:
-        stop(process)
+    yield from _lazy_servers(tmp_path_factory, "w3c-update", None)
 
 
 def _load_query_data(target: Target) -> None:
