@@ -42,3 +42,12 @@ def test_a_character_xml_cannot_carry_is_a_406_in_xml_and_fine_in_json(client, a
     )
     assert response.status_code == 200
     assert response.get_json()["results"]["bindings"][0]["x"]["value"] == "a\x00b"
+
+
+def test_a_function_no_engine_knows_is_422_not_500(client, assert_problem):
+    # a valid query (W3C syntax-query/test_4): pyoxigraph plans it with an error, rdflib would leave ?x unbound
+    query = "PREFIX : <http://example.org/> SELECT (:function(1) AS ?x) {}"
+    for accept in ("application/sparql-results+json", "text/turtle"):
+        response = client.get("/sparql", query_string={"query": query}, headers={"Accept": accept})
+        problem = assert_problem(response, 422, "query-unsupported")
+        assert problem["function"] == "http://example.org/function"
