@@ -10,13 +10,14 @@ import functools
 from collections import defaultdict
 
 import pytest
-from w3c.suite import Case, expected_failures
+from w3c.suite import Case, Expected, expected_failures
 
 # group -> target -> outcome -> count, for the conformance table (see conftest.pytest_sessionfinish)
 SUMMARY: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
 
 
-# target -> test id -> what failed, for writing expected_failures.json after a change (W3C_SUMMARY)
+# target -> test id -> what failed (the answer measured), for keeping expected_failures.json's `measured` true
+# after a change (W3C_SUMMARY)
 FAILURES: dict[str, dict[str, str]] = defaultdict(dict)
 
 
@@ -27,23 +28,22 @@ def record(engine: str, group: str, outcome: str) -> None:
 
 
 @functools.cache
-def _expected() -> dict[str, dict[str, str]]:
+def _expected() -> dict[str, dict[str, Expected]]:
     return expected_failures()
 
 
 def judge(engine: str, case: Case, problem: str | None) -> None:
     """Pass, xfail or fail the current test for `problem` (None: the test passed)."""
-    reason = _expected().get(engine, {}).get(case.id)
+    expected = _expected().get(engine, {}).get(case.id)
     if problem is None:
-        if reason is not None:
+        if expected is not None:
             record(engine, case.group, "unexpected pass")
-            pytest.fail(f"{case.id} passes on {engine}: remove it from expected_failures.json ({reason})")
+            pytest.fail(f"{case.id} passes on {engine}: remove it from expected_failures.json ({expected.cause})")
         record(engine, case.group, "pass")
         return
-    if reason is not None:
+    FAILURES[engine][case.id] = problem[:200]
+    if expected is not None:
         record(engine, case.group, "expected failure")
-        FAILURES[engine][case.id] = reason
-        pytest.xfail(f"{reason} [{problem[:300]}]")
+        pytest.xfail(f"{expected.cause}: {expected.why} [measured now: {problem[:300]}]")
     record(engine, case.group, "failure")
-    FAILURES[engine][case.id] = problem[:300]
     pytest.fail(f"{case.id} on {engine}: {problem}")

@@ -7,6 +7,7 @@ graphs a test's data is loaded into are named after its data files' IRIs, as the
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyoxigraph as ox
+import requests
 from rdflib import BNode, Graph, Literal, Namespace, URIRef
 from rdflib.collection import Collection
 from rdflib.compare import isomorphic
@@ -242,6 +244,49 @@ def same_graph(actual: Graph, expected: Graph) -> str | None:
     return f"graphs differ: {len(actual)} triples, expected {len(expected)}"
 
 
-def expected_failures() -> dict[str, dict[str, str]]:
-    """Per engine: test id -> why it is expected to fail."""
-    return json.loads(EXPECTED_FAILURES.read_text(encoding="utf-8"))
+PORT = re.compile(r"127\.0\.0\.1:\d+")
+
+
+def answer_text(response: requests.Response) -> str:
+    """A refusal in a few words, the same from run to run: `HTTP 403 read-only-graph: detail` for our
+    problem+json, `HTTP 500: text` for Oxigraph server's (ports masked)."""
+    text = response.text
+    if response.headers.get("Content-Type", "").startswith("application/problem+json"):
+        with contextlib.suppress(ValueError):
+            problem = response.json()
+            text = f"{problem.get('code')}: {problem.get('detail', '')}"
+            return PORT.sub("127.0.0.1:PORT", f"HTTP {response.status_code} {text}")[:200]
+    return PORT.sub("127.0.0.1:PORT", f"HTTP {response.status_code}: {text.strip()}")[:200]
+
+
+@dataclass(frozen=True)
+class Expected:
+    """A listed failure: its named cause (a key of the list's `causes`), that cause's sentence, and the answer
+    measured when it was listed."""
+
+    cause: str
+    why: str
+    measured: str
+
+
+def expected_failures() -> dict[str, dict[str, Expected]]:
+    """Per target: test id -> its expected failure (tests/w3c/expected_failures.json: a `causes` table, one
+    sentence per named cause, then per target each test's cause and measured answer).
+
+    Raises:
+        ValueError: an entry naming a cause the table does not have, or a cause no entry uses.
+    """
+    document = json.loads(EXPECTED_FAILURES.read_text(encoding="utf-8"))
+    causes: dict[str, str] = document.pop("causes")
+    found: dict[str, dict[str, Expected]] = {}
+    used: set[str] = set()
+    for target, entries in document.items():
+        found[target] = {}
+        for test, entry in entries.items():
+            if entry["cause"] not in causes:
+                raise ValueError(f"{target} {test}: no cause {entry['cause']!r} in the causes table")
+            used.add(entry["cause"])
+            found[target][test] = Expected(entry["cause"], causes[entry["cause"]], entry["measured"])
+    if unused := set(causes) - used:
+        raise ValueError(f"causes no test points to: {sorted(unused)}")
+    return found

@@ -20,6 +20,7 @@ from w3c.suite import (
     QUERY_GROUPS_LEFT_OUT,
     RESULT_MEDIA,
     Case,
+    answer_text,
     cases,
     expected_results,
     parse_results,
@@ -80,7 +81,7 @@ def run_query_case(target, case: Case) -> str | None:
         for method, fmt, media in (("get", "turtle", "text/turtle"), ("form", "nt", "application/n-triples")):
             response = ask(target, text, params, method, media)
             if response.status_code != 200:
-                return f"{fmt}: HTTP {response.status_code}: {response.text[:300]}"
+                return f"{fmt}: {answer_text(response)}"
             try:
                 got = Graph().parse(data=response.content, format=fmt)
             except Exception as exc:
@@ -97,7 +98,7 @@ def run_query_case(target, case: Case) -> str | None:
     for method, fmt in wanted:
         response = ask(target, text, params, method, RESULT_MEDIA[fmt])
         if response.status_code != 200:
-            return f"{fmt}: HTTP {response.status_code}: {response.text[:300]}"
+            return f"{fmt}: {answer_text(response)}"
         try:
             got = parse_results(response.content, fmt)
         except Exception as exc:
@@ -135,7 +136,7 @@ def test_query_syntax(servers, engine: str, case: Case) -> None:
     accept = _accept_for(text) if case.kind.startswith("Positive") else RESULT_MEDIA["json"]
     response = ask(target, text, [("default-graph-uri", EMPTY)], "form", accept)
     if case.kind.startswith("Positive"):
-        problem = None if response.status_code == 200 else f"HTTP {response.status_code}: {response.text[:300]}"
+        problem = None if response.status_code == 200 else answer_text(response)
     else:
-        problem = None if response.status_code == 400 else f"HTTP {response.status_code}, not 400"
+        problem = None if response.status_code == 400 else f"{answer_text(response)} (not 400)"
     judge(engine, case, problem)

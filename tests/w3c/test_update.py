@@ -13,7 +13,7 @@ from rdflib import RDF, BNode, Graph, URIRef, Variable
 from rdflib.compare import isomorphic
 from rdflib.query import Result
 from w3c.judge import judge
-from w3c.suite import ENGINES, Case, cases, path_of, quads_of
+from w3c.suite import ENGINES, Case, answer_text, cases, path_of, quads_of
 
 pytestmark = pytest.mark.w3c
 
@@ -99,12 +99,12 @@ def _var(name: str) -> Variable:
 def run_update_case(target, case: Case) -> str | None:
     reset = send_update(target, _reset_text(case))
     if reset.status_code >= 300:
-        return f"loading the test data: HTTP {reset.status_code}: {reset.text[:300]}"
+        return f"loading the test data: {answer_text(reset)}"
     assert case.action
     text = f"BASE <{case.action}>\n" + path_of(case.action).read_text(encoding="utf-8")
     response = send_update(target, text)
     if response.status_code >= 300:
-        return f"the update: HTTP {response.status_code}: {response.text[:300]}"
+        return f"the update: {answer_text(response)}"
     actual, expected = _actual(target), _expected(case)
     if isomorphic(actual, expected):
         return None
@@ -126,7 +126,7 @@ def test_update_syntax(update_servers, engine: str, case: Case) -> None:
     response = send_update(update_servers(engine), path_of(case.action).read_text(encoding="utf-8"))
     if case.kind.startswith("Positive"):
         bad = response.status_code == 400 or response.status_code >= 500
-        problem = f"HTTP {response.status_code}: {response.text[:300]}" if bad else None
+        problem = answer_text(response) if bad else None
     else:
-        problem = None if response.status_code == 400 else f"HTTP {response.status_code}, not 400"
+        problem = None if response.status_code == 400 else f"{answer_text(response)} (not 400)"
     judge(engine, case, problem)
