@@ -137,6 +137,9 @@ def test_every_write_is_visible_to_the_next_read_with_its_inferences(tmp_path):
         watcher.join(120)
     assert misses == [], f"{len(misses)} reads missed an acknowledged write: {misses[:5]}"
     assert backwards == [] and seen, f"the version went back: {backwards[:5]}"
+    # the versions after the first write were served by their delta (the zygote moved), not loaded again
+    served = (tmp_path / "server.log").read_text(errors="replace")
+    assert served.count("(moved by its delta)") >= WRITES - 1, served[-3000:]
 
     # SIGKILL everything, start again: the first query answered sees every acknowledged write and its inference
     with contextlib.suppress(ProcessLookupError):

@@ -419,3 +419,24 @@ def test_queries_nested_too_deep_are_400(client, assert_problem):
         400,
         "query-syntax",
     )
+
+
+def test_a_bulk_upload_is_one_version_and_readable_at_once(embedded_app):
+    """20,000 triples by one Graph Store PUT (a body limit raised for it): one journal position, one version, all
+    of them in the next read."""
+    writable = embedded_app(max_request_bytes=8 * 2**20)
+    client = writable.test_client()
+    body = "".join(f'<http://example.org/bulk/{i}> <http://example.org/p> "{i}" .\n' for i in range(20_000))
+    put = client.put(
+        "/store",
+        query_string={"graph": "http://example.org/bulk"},
+        data=body.encode(),
+        headers=AUTH,
+        content_type="application/n-triples",
+    )
+    assert put.status_code == 201, put.get_data(as_text=True)
+    assert put.json["seq"] == head_seq(writable) == 1 and put.json["inserted"] == 20_000
+    count = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <http://example.org/bulk> { ?s ?p ?o } }"
+    read = client.get("/sparql", query_string={"query": count})
+    assert read.headers["Data-Version"] == put.json["data_version"]
+    assert read.json["results"]["bindings"][0]["n"]["value"] == "20000"
