@@ -1,8 +1,9 @@
 """The W3C SPARQL 1.1 test suite: its manifests read into test cases, and results compared as the W3C does.
 
 The suite is a copy of `../shared/w3c-rdf-tests` (the W3C's files with their licence, unchanged) in
-`tests/w3c/suite/`, so that a clean checkout runs it; `W3C_RDF_TESTS` points elsewhere. Test IRIs are the W3C's (`http://www.w3.org/2009/sparql/docs/tests/data-sparql11/<group>/<file>`): the
-graphs a test's data is loaded into are named after its data files' IRIs, as the W3C harnesses name them.
+`tests/w3c/suite/`, so that a clean checkout runs it; `W3C_RDF_TESTS` points elsewhere. Test IRIs are the
+W3C's (`http://www.w3.org/2009/sparql/docs/tests/data-sparql11/<group>/<file>`): the graphs a test's data is
+loaded into are named after its data files' IRIs, as the W3C harnesses name them.
 """
 
 from __future__ import annotations
