@@ -11,6 +11,7 @@ ONTOLOGY_GRAPH = GRAPH + "ontology"
 PROVENANCE_GRAPH = GRAPH + "provenance"
 INFERRED_GRAPH = GRAPH + "inferred"
 CLAIM_GRAPH_PREFIX = GRAPH + "claim/"
+ASSUMPTION_GRAPH_PREFIX = GRAPH + "assumption/"  # one graph per modelling assumption (what it licenses)
 SOURCE_DOCUMENT = ID + "document/source"
 SHAPES = DEFAULT_BASE + "shapes#"
 

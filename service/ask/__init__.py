@@ -17,7 +17,7 @@ from typing import Any
 from service import names
 from service.ask import answer as writer
 from service.ask import patterns
-from service.ask.entities import LABELS_QUERY, Lexicon, section_numbers
+from service.ask.entities import ASSUMED_LABELS_QUERY, LABELS_QUERY, Lexicon, section_numbers
 from service.ask.normalise import correct, language, normalise
 from service.ask.patterns import OUT_OF_SCOPE, Refusal, Understanding, understand
 from service.errors import InvalidParameterError
@@ -84,9 +84,11 @@ class Asker:
             held = self._lexicons.get(version)
         if held is not None:
             return held
-        text = LABELS_QUERY.replace("<" + names.DEFAULT_BASE, "<" + self.base_iri)
-        rows = run(text, ())["results"]["bindings"]
-        lexicon = Lexicon.from_rows(rows, self.base_iri)
+        rows, assumed = (
+            run(query.replace("<" + names.DEFAULT_BASE, "<" + self.base_iri), ())["results"]["bindings"]
+            for query in (LABELS_QUERY, ASSUMED_LABELS_QUERY)
+        )
+        lexicon = Lexicon.from_rows(rows, self.base_iri, assumed)
         held = (lexicon, lexicon.vocabulary())
         with self._lock:
             self._lexicons = {version: held}  # only the served version is worth keeping
@@ -161,6 +163,24 @@ class Asker:
         def provenance(resource: str) -> Sequence[Mapping[str, Any]]:
             return self._provenance(resource, run, version)
 
+        # the modelling assumptions by which a word of the question names its resource (土地 → land management)
+        assumed = list(
+            dict.fromkeys(
+                [*prepared.assumptions]
+                + [
+                    names.rebase(a, lexicon.base_iri)
+                    for e in entities
+                    if (a := vocabulary.assumption_for(e.kind, e.text)) is not None
+                ]
+            )
+        )
+        answer = writer.compose(result.query, shown, lang, result.focus, label)
+        answer += [
+            f"问题中的词依据一项建模假设理解：{label(a)}。"
+            if lang == "zh"
+            else f"A word of the question is read by a modelling assumption: {label(a)}."
+            for a in assumed
+        ]
         return {
             **base,
             "understood": True,
@@ -170,9 +190,10 @@ class Asker:
             "sparql": prepared.text,
             "bindings": dict(prepared.bindings),
             "sparql_standalone": standalone(prepared),
-            "answer": writer.compose(result.query, shown, lang, result.focus, label),
+            "answer": answer,
             "results": results,
             "basis": writer.basis(result.query, rows, provenance),
+            "assumptions": assumed,
             "recognised": recognised,
         }
 

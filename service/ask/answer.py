@@ -121,7 +121,9 @@ def _co_handling(rows, lang, focus, label) -> list[str]:
     domains = _join([v(r, "domainLabel") for r in rows if v(r, "origin") == "given"], lang)
     sections = _sections(rows, lang)
     first = _say(
-        lang, f"涉及{domains}的项目由{sections}协同办理。", f"A project touching {domains} is co-handled by {sections}."
+        lang,
+        f"推理得出：涉及{domains}的项目，其所涉领域由{sections}对接。",
+        f"By inference, the domains of a project touching {domains} are handled by {sections}.",
     )
     reasons = []
     for row in sorted(rows, key=_num):
@@ -131,28 +133,45 @@ def _co_handling(rows, lang, focus, label) -> list[str]:
                 lang,
                 f"{v(row, 'sectionLabel')}：{v(row, 'domainLabel')}"
                 + ("（由项目类别推出）" if implied else "")
-                + (f"，经由其对接的“{v(row, 'handledLabel')}”" if v(row, "handled") != v(row, "domain") else ""),
+                + (f"，经由其对接的“{v(row, 'handledLabel')}”" if v(row, "handled") != v(row, "domain") else "")
+                + _assumed(row, lang, label),
                 f"{v(row, 'sectionLabel')}: {v(row, 'domainLabel')}"
                 + (" (implied by the kind of project)" if implied else "")
                 + (
                     f", through {v(row, 'handledLabel')} which it handles"
                     if v(row, "handled") != v(row, "domain")
                     else ""
-                ),
+                )
+                + _assumed(row, lang, label),
             )
         )
     return [first, _say(lang, "；".join(reasons) + "。", "; ".join(reasons) + ".")]
 
 
+def _assumed(row: Row, lang: str, label: Callable[[str], str]) -> str:
+    """A note naming the modelling assumption a row rests on, if it rests on one."""
+    if not v(row, "assumption"):
+        return ""
+    name = label(v(row, "assumption"))
+    return _say(lang, f"（依赖建模假设：{name}）", f" (rests on a modelling assumption: {name})")
+
+
 def _project_co_handling(rows, lang, focus, label) -> list[str]:
     project = label(v(rows[0], "project"))
-    return [
+    sentences = [
         _say(
             lang,
-            f"推理得出：{project}由{_sections(rows, lang)}协同办理。",
-            f"By inference, {project} is co-handled by {_sections(rows, lang)}.",
+            f"推理得出：{project}所涉领域由{_sections(rows, lang)}对接。",
+            f"By inference, the domains {project} touches are handled by {_sections(rows, lang)}.",
         )
     ]
+    for row in sorted(rows, key=_num):
+        if v(row, "assumption"):
+            name, because = v(row, "sectionLabel"), label(v(row, "assumption"))
+            sentences.append(
+                _say(lang, f"{name}依赖建模假设：{because}。", f"{name} rests on a modelling assumption: {because}.")
+            )
+    return sentences
 
 
 def _explain(rows, lang, focus, label) -> list[str]:
@@ -179,14 +198,33 @@ def _explain(rows, lang, focus, label) -> list[str]:
 
 
 def _stated(rows, lang, focus, label) -> list[str]:
-    stated = [r for r in rows if v(r, "stated") == "true"]
-    extra = [r for r in rows if v(r, "stated") != "true" and v(r, "inferred") == "true"]
+    """The three layers: named in the source, following from the table, resting on an assumption."""
+
+    def once(chosen: list[Row]) -> list[Row]:
+        return list({v(r, "notation"): r for r in sorted(chosen, key=_num)}.values())
+
+    named = once([r for r in rows if v(r, "stated") == "true"])
+    table = once([r for r in rows if v(r, "layer") == "follows-from-table"])
+    assumed = [r for r in rows if v(r, "layer") == "depends-on-assumption"]
     sentences = [
-        _say(lang, f"原文点名的科室：{_sections(stated, lang)}。", f"The source names {_sections(stated, lang)}.")
+        _say(lang, f"原文点名的科室：{_sections(named, lang)}。", f"The source names {_sections(named, lang)}.")
     ]
-    if extra:
+    if table:
         sentences.append(
-            _say(lang, f"推理另加：{_sections(extra, lang)}。", f"Reasoning adds {_sections(extra, lang)}.")
+            _say(
+                lang,
+                f"由分工表推出：{_sections(table, lang)}。",
+                f"The division-of-labour table gives {_sections(table, lang)}.",
+            )
+        )
+    for row in sorted(assumed, key=_num):
+        name, domain, because = v(row, "sectionLabel"), v(row, "domainLabel"), label(v(row, "assumption"))
+        sentences.append(
+            _say(
+                lang,
+                f"{name}（经由“{domain}”）依赖一项建模假设：{because}。",
+                f"{name} (through {domain}) rests on a modelling assumption: {because}.",
+            )
         )
     return sentences
 
@@ -396,8 +434,10 @@ def explain_link(s: str, p: str, o: str) -> str:
 
 
 def basis(query: str, rows: Sequence[Row], provenance: Callable[[str], Sequence[Row]]) -> list[dict[str, Any]]:
-    """Each row's basis: quotes where the source states its fact, "inferred" + /api/explain link where reasoning
-    adds it, "computed" where the named query derives it (counts, search), and any modelling assumption."""
+    """Each row's basis: quotes where the source states its fact ("asserted"), "inferred" + /api/explain link where
+    reasoning adds it from the source's facts, "assumption" + the assumption's IRI where a modelling assumption is
+    needed (an assumption's graph holds the fact, or the row's own `basis` column says so), "computed" where the
+    named query derives it (counts, search)."""
     spec = FACT_COLUMNS.get(query)
     out: list[dict[str, Any]] = []
     for row in rows:
@@ -416,20 +456,29 @@ def basis(query: str, rows: Sequence[Row], provenance: Callable[[str], Sequence[
                 for r in provenance(a)
                 if {v(r, "subject"), v(r, "object")} == {a, b} and (spec[2] is None or v(r, "predicate") == spec[2])
             ]
+            stated = [r for r in facts if v(r, "basis") != "assumption"]
+            assumed = [r for r in facts if v(r, "basis") == "assumption"]
             if v(row, "quote"):
                 entry = {"kind": "asserted", "quotes": [v(row, "quote")], "claims": []}
-            elif facts:
+            elif stated:
                 entry = {
                     "kind": "asserted",
-                    "quotes": list(dict.fromkeys(v(r, "quote") for r in facts)),
-                    "claims": list(dict.fromkeys(v(r, "claim") for r in facts)),
+                    "quotes": list(dict.fromkeys(v(r, "quote") for r in stated)),
+                    "claims": list(dict.fromkeys(v(r, "claim") for r in stated)),
                 }
+            elif assumed:
+                entry = {"kind": "assumption", "assumption": v(assumed[0], "assumption")}
             elif spec[2] is not None:
                 entry = {"kind": "inferred", "explain": explain_link(a, spec[2], b)}
             else:
                 entry = {"kind": "computed"}
-        for column in ("assumption", "basis"):
-            if v(row, column):
-                entry.setdefault("assumption" if column == "assumption" else "row_basis", v(row, column))
+        if v(row, "basis") == "assumption":  # the query itself found that the row needs an assumption
+            whole = spec is not None and spec[2] is not None and v(row, spec[0]) and v(row, spec[1])
+            link = entry.get("explain") or (explain_link(v(row, spec[0]), spec[2], v(row, spec[1])) if whole else None)
+            entry = {"kind": "assumption", "explain": link or None, "quotes": entry.get("quotes", [])}
+        if v(row, "assumption"):
+            entry["assumption"] = v(row, "assumption")
+        if v(row, "basis"):
+            entry["row_basis"] = v(row, "basis")
         out.append(entry)
     return out

@@ -40,6 +40,22 @@ SELECT DISTINCT ?term ?label ?kind WHERE {
 }
 """
 
+# The labels only an assumption's graph gives (土地 for land management): such a word names its resource by that
+# assumption. From the few assumption graphs first, so that it stays small on every engine.
+ASSUMED_LABELS_QUERY = """
+PREFIX gk:   <https://w3id.org/guian-kg/ontology#>
+PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
+PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
+SELECT DISTINCT ?term ?label ?assumption WHERE {
+  ?labelGraph gk:licensedBy ?assumption .
+  GRAPH ?labelGraph { ?term skos:prefLabel|rdfs:label|skos:altLabel|skos:hiddenLabel ?label }
+  FILTER NOT EXISTS {
+    GRAPH ?other { ?term skos:prefLabel|rdfs:label|skos:altLabel|skos:hiddenLabel ?label }
+    FILTER NOT EXISTS { ?other gk:licensedBy [] }
+  }
+}
+"""
+
 _ZH_NUMERALS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9, "十": 10}
 _EN_NUMBERS = {
     "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
@@ -189,10 +205,16 @@ class Lexicon:
     derived: dict[str, dict[str, set[str]]] = field(default_factory=dict)  # key -> kind -> iris (derived)
     known_words: frozenset[str] = frozenset()
     sections: dict[int, str] = field(default_factory=dict)  # notation -> iri
+    assumed: dict[str, dict[str, str]] = field(default_factory=dict)  # key -> iri -> assumption (labels it licenses)
 
     @classmethod
-    def from_rows(cls, rows: Iterable[Mapping[str, dict[str, str]]], base_iri: str) -> Lexicon:
-        """The lexicon of the SPARQL JSON bindings of LABELS_QUERY."""
+    def from_rows(
+        cls,
+        rows: Iterable[Mapping[str, dict[str, str]]],
+        base_iri: str,
+        assumed: Iterable[Mapping[str, dict[str, str]]] = (),
+    ) -> Lexicon:
+        """The lexicon of the SPARQL JSON bindings of LABELS_QUERY (and of ASSUMED_LABELS_QUERY, `assumed`)."""
         lexicon = cls(base_iri)
         texts: dict[str, list[tuple[str, str]]] = {}
         for row in rows:
@@ -202,6 +224,9 @@ class Lexicon:
                 lexicon.kinds[iri] = kind
             lang = label.get("xml:lang", "")[:2]
             texts.setdefault(iri, []).append((label["value"], lang))
+        for row in assumed:
+            key = normalise(row["label"]["value"])
+            lexicon.assumed.setdefault(key, {})[row["term"]["value"]] = row["assumption"]["value"]
         for iri, labels in texts.items():
             kind = lexicon.kinds[iri]
             for value, lang in labels:
@@ -331,7 +356,12 @@ class Lexicon:
             for key in (canonical, short_name(canonical)):
                 keys[kind].setdefault(" ".join(key.split()).casefold(), set()).add(canonical)
         frozen = {k: {key: tuple(sorted(v)) for key, v in table.items()} for k, table in keys.items()}
-        return Vocabulary(terms, frozen)
+        assumed: dict[str, dict[str, str]] = {k: {} for k in lookup_kinds}
+        for key, by_iri in self.assumed.items():
+            for iri, assumption in by_iri.items():
+                if self.kinds.get(iri) in lookup_kinds and len(self.keys.get(key, {}).get(self.kinds[iri], ())) == 1:
+                    assumed[self.kinds[iri]][key] = names.unbase(assumption, self.base_iri)
+        return Vocabulary(terms, frozen, assumed)
 
 
 def _bounded(text: str, start: int, end: int) -> bool:

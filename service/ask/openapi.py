@@ -79,13 +79,14 @@ ASK_SCHEMAS: dict[str, Any] = {
             "sparql_standalone": {"type": "string"},
             "answer": {"type": "array", "items": {"type": "string"}},
             "results": {"$ref": "#/components/schemas/SparqlResults"},
+            "assumptions": {"type": "array", "items": {"type": "string", "format": "uri"}},
             "basis": {
                 "type": "array",
                 "items": {
                     "type": "object",
                     "required": ["kind"],
                     "properties": {
-                        "kind": {"enum": ["asserted", "inferred", "computed"]},
+                        "kind": {"enum": ["asserted", "inferred", "assumption", "computed"]},
                         "quotes": {"type": "array", "items": {"type": "string"}},
                         "claims": {"type": "array", "items": {"type": "string"}},
                         "explain": {"type": ["string", "null"]},

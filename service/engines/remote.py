@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import contextlib
+import http.client
 import json
 import logging
 import re
@@ -132,6 +133,12 @@ def _wrapper_said(exc: SPARQLWrapperException) -> str:
         body = ast.literal_eval(raw) if found else b""
         return snippet(body, 1000) if isinstance(body, bytes) else ""
     return ""
+
+
+# Virtuoso answers with one response header per default-graph-uri it was given (our graphs are listed so, see
+# RemoteEngine): with some fifty graphs that passes http.client's limit of 100 header lines ("got more than 100
+# headers"). A dataset's graphs are ours and bounded by what `guian-kg push` loaded.
+http.client._MAXHEADERS = max(http.client._MAXHEADERS, 1000)
 
 
 class RemoteEngine(Engine):

@@ -109,23 +109,30 @@ def explain_link(s: Node, p: Node, o: Node, html_view: bool = True) -> str:
 
 @dataclass(frozen=True)
 class Source:
-    """Where an asserted triple comes from: its graph, the source document, the quote and its heading."""
+    """Where an asserted triple comes from: its graph, the source document, the quote and its heading; or, for a
+    triple a modelling assumption licenses, the assumption, its label and its rationale (never a quote)."""
 
-    kind: str  # "claim" (a claim graph with provenance) | "axiom" (the ontology) | "graph" (another graph)
+    kind: str  # "claim" (a claim graph) | "assumption" (an assumption's graph) | "axiom" (the ontology) | "graph"
     graph: str
     document: str | None = None
     quote: str | None = None
     part: str | None = None
+    assumption: str | None = None
+    label: str | None = None
+    rationale: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The source as JSON."""
-        return {
+        body: dict[str, Any] = {
             "kind": self.kind,
             "graph": self.graph,
             "document": self.document,
             "quote": self.quote,
             "part": self.part,
         }
+        if self.kind == "assumption":
+            body.update(assumption=self.assumption, label=self.label, rationale=self.rationale)
+        return body
 
 
 @dataclass(frozen=True)
@@ -149,7 +156,7 @@ class Explanation:
     """One node of an explanation tree: the triple, how it holds, and (if inferred) its premises' explanations."""
 
     triple: Triple
-    status: str  # "asserted" | "inferred" | "axiom"
+    status: str  # "asserted" | "assumption" (only in assumption graphs) | "inferred" | "axiom"
     labels: dict[str, str]
     text: str
     rule: Rule | None = None
@@ -175,6 +182,15 @@ class Explanation:
         """The nodes without premises."""
         return [n for n in self.walk() if not n.premises]
 
+    def assumptions(self) -> list[Source]:
+        """The modelling assumptions this derivation rests on, each once, in the order met."""
+        found: dict[str, Source] = {}
+        for node in self.walk():
+            for source in node.sources:
+                if source.kind == "assumption" and source.assumption:
+                    found.setdefault(source.assumption, source)
+        return list(found.values())
+
     def to_json(self, root: bool = True) -> dict[str, Any]:
         """Stable JSON: triple (N-Triples + labels), status, rule, premises, sources, truncated."""
         s, p, o = self.triple
@@ -196,6 +212,10 @@ class Explanation:
             body["stated"] = [node.to_json(root=False) for node in self.stated]
             body["summary"] = self.summary
             body["note"] = self.note or None
+            body["assumptions"] = [
+                {"assumption": a.assumption, "graph": a.graph, "label": a.label, "rationale": a.rationale}
+                for a in self.assumptions()
+            ]
             body["explain"] = explain_link(s, p, o, html_view=False)
         return body
 
@@ -221,6 +241,11 @@ class Explanation:
                 for source in node.sources:
                     if source.quote:
                         lines.append(f"      “{source.quote}”{_part(source)}")
+        if self.assumptions():
+            lines += ["", "Modelling assumptions this derivation rests on (not the source's words):"]
+            for source in self.assumptions():
+                lines.append(f"  - {source.label} <{source.assumption}>")
+                lines += textwrap.wrap(source.rationale or "", 106, initial_indent="      ", subsequent_indent="      ")
         if self.note:
             lines += ["", *textwrap.wrap(self.note, 110)]
         return "\n".join(lines) + "\n"
@@ -233,7 +258,7 @@ class Explanation:
             "<style>body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem}"
             "ul{list-style:none;border-left:2px solid #ccd;margin:.2rem 0 .2rem .6rem;padding-left:1rem}"
             ".badge{font-size:.8em;padding:0 .4em;border-radius:.3em;background:#eef;margin-left:.5em}"
-            ".asserted{background:#e6f4e6}.axiom{background:#f4efe0}.inferred{background:#e8eefc}"
+            ".asserted{background:#e6f4e6}.axiom{background:#f4efe0}.inferred{background:#e8eefc}.assumption{background:#fdf0d8}"
             ".truncated{background:#fde8e8}blockquote{margin:.2rem 0 .2rem 1rem;color:#333;font-style:normal}"
             "small{color:#666}code{font-size:.85em}</style></head><body>",
             f"<h1>Why does this hold?</h1><p><code>{html.escape(' '.join(t.n3() for t in self.triple))} .</code></p>",
@@ -251,6 +276,14 @@ class Explanation:
             parts.append("<h2>What the source itself states</h2><ul>")
             for node in self.stated:
                 _html_node(node, parts)
+            parts.append("</ul>")
+        if self.assumptions():
+            parts.append("<h2>Modelling assumptions this derivation rests on</h2><ul>")
+            for source in self.assumptions():
+                parts.append(
+                    f"<li class='assumption'>{_html_link(source.assumption, source.label or source.assumption or '')}"
+                    f"<br><small>{html.escape(source.rationale or '')}</small></li>"
+                )
             parts.append("</ul>")
         if self.note:
             parts.append(f"<p><strong>{html.escape(self.note)}</strong></p>")
@@ -285,6 +318,8 @@ def _text_details(node: Explanation, indent: str, lines: list[str]) -> None:
         if source.quote:
             lines.append(f"{indent}“{source.quote}”{_part(source)}")
             lines.append(f"{indent}  <{source.graph}> from <{source.document}>")
+        elif source.kind == "assumption":
+            lines.append(f"{indent}modelling assumption, not the source: {source.label} <{source.assumption}>")
         elif source.kind == "axiom":
             lines.append(f"{indent}(ontology axiom in <{source.graph}>)")
         else:
@@ -336,6 +371,11 @@ def _html_node(node: Explanation, parts: list[str]) -> None:
                 f"<blockquote lang='zh'>“{html.escape(source.quote)}”"
                 f"<small>{html.escape(_part(source))} · {_html_link(source.graph, 'claim')}"
                 f" · {_html_link(source.document, 'source')}</small></blockquote>"
+            )
+        elif source.kind == "assumption":
+            parts.append(
+                f"<br><small class='assumption'>modelling assumption, not the source: "
+                f"{_html_link(source.assumption, source.label or source.assumption or '')}</small>"
             )
         else:
             kind = "ontology axiom" if source.kind == "axiom" else "asserted"

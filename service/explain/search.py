@@ -240,6 +240,7 @@ class Explainer:
     def _provenance(self) -> dict[str, list[Source]]:
         """Each claim graph's sources: document, quote and part, from the provenance graph."""
         quote, part = URIRef(self.gk + "sourceQuote"), URIRef(self.gk + "sourcePart")
+        licensed_by, rationale = URIRef(self.gk + "licensedBy"), URIRef(self.gk + "rationale")
         sources: dict[str, list[Source]] = {}
         graphs = {g for gs in self.graphs_of.values() for g in gs}
         for graph in graphs:
@@ -247,8 +248,21 @@ class Explainer:
             document = self.closure.one(node, PROV_DERIVED)
             quotes = _sorted(self.closure.objects(node, quote))
             parts = _sorted(self.closure.objects(node, part))
+            assumption = self.closure.one(node, licensed_by)
             if graph == self.ontology_graph:
                 sources[graph] = [Source("axiom", graph, _ontology_iri(self, graph))]
+            elif assumption is not None:
+                reasons = [r for r in _sorted(self.closure.objects(assumption, rationale)) if isinstance(r, Literal)]
+                why = next((r for r in reasons if r.language == "en"), reasons[0] if reasons else None)
+                sources[graph] = [
+                    Source(
+                        "assumption",
+                        graph,
+                        assumption=str(assumption),
+                        label=self.label(assumption),
+                        rationale=str(why) if why is not None else None,
+                    )
+                ]
             elif quotes:
                 sources[graph] = [
                     Source(
@@ -555,6 +569,9 @@ class Explainer:
 
     def _summary(self, root: Explanation) -> str:
         """One paragraph: the conclusion because of the asserted facts, by the ontology axioms used."""
+        if root.status == "assumption":
+            named = _and([f"{a.label} <{a.assumption}>" for a in root.assumptions()])
+            return f"{root.text}: not stated by the source; the modelling assumption {named} licenses it."
         if root.status != "inferred":
             where = "the ontology" if root.status == "axiom" else "the source"
             return f"{root.text}: stated by {where}."
@@ -568,6 +585,10 @@ class Explainer:
             if node.status == "axiom":
                 text = node.text
                 bucket = axioms
+            elif node.status == "assumption":  # among the reasons, but never passed off as the source's
+                labels = _and([src.label or "" for src in node.sources if src.kind == "assumption"])
+                text = f"{node.text} (by the modelling assumption “{labels}”, not the source)"
+                bucket = facts
             else:
                 quotes = [f"“{src.quote}”" for src in node.sources if src.quote]
                 text = node.text + (f" ({'; '.join(quotes)})" if quotes else "")
@@ -588,7 +609,8 @@ class Explainer:
                 props = _and(sorted({self.label(node.triple[1]) for node in root.stated if node.triple[0] == fixed}))
                 return (
                     f"The source itself names only {_and([self.label(x) for x in named])} for {self.label(fixed)} "
-                    f"({props}); {self.label(added)} is not among them: it follows by reasoning from the facts above."
+                    f"({props}); {self.label(added)} is not among them: it follows by reasoning from the facts above"
+                    + (" and the modelling assumptions named." if root.assumptions() else ".")
                 )
         return ""
 
@@ -602,6 +624,8 @@ class Explainer:
             graphs = self.graphs_of.get(t, [])
             sources = [src for g in graphs for src in self._sources.get(g, [])]
             status = "axiom" if graphs and all(g == self.ontology_graph for g in graphs) else "asserted"
+            if sources and all(src.kind == "assumption" for src in sources):
+                status = "assumption"
         else:
             status = "inferred"
             first = proof.premises[0].triple if proof.premises else None

@@ -168,8 +168,10 @@ class Parameter:
         """
         found = vocabulary.candidates(self.type, names.unbase(value.strip(), base_iri))
         if len(found) > 1:
-            options = ", ".join(vocabulary.label_of(self.type, iri) for iri in found)
-            raise self.invalid(f"{self.name}={value!r} is ambiguous: it may mean {options}", vocabulary)
+            options = [vocabulary.label_of(self.type, iri) for iri in found]
+            error = self.invalid(f"{self.name}={value!r} is ambiguous: it may mean {', '.join(options)}", vocabulary)
+            error.extra["candidates"] = options
+            raise error
         if not found:
             raise self.invalid(f"unknown {self.type} {value!r} for parameter {self.name}", vocabulary)
         iri = names.rebase(found[0], base_iri)
@@ -220,6 +222,8 @@ class PreparedQuery:
 
     text: str
     bindings: tuple[tuple[str, str], ...]
+    # the modelling assumptions by which a word the client gave names its resource (土地 → land management)
+    assumptions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -259,12 +263,16 @@ class NamedQuery:
                 raise InvalidParameterError(detail, parameter=key, allowed=declared)
         text = self.text
         bindings: list[tuple[str, str]] = []
+        assumptions: list[str] = []
         for param in self.parameters:
             values = [v for v in given.get(param.name, []) if not (isinstance(v, str) and v.strip() == "")]
             if param.multiple and not values:
                 continue  # the file's own VALUES block holds the default (checked against it at load)
             if not values:
                 values = list(param.default)
+            if param.lookup is not None:
+                found = (self.vocabulary.assumption_for(param.type, str(v)) for v in values)
+                assumptions += [names.rebase(a, self.base_iri) for a in found if a and a not in assumptions]
             if not values:
                 if param.required:
                     raise param.invalid(f"{self.name} needs the parameter {param.name}", self.vocabulary)
@@ -278,7 +286,7 @@ class NamedQuery:
                 if len(values) > 1:
                     raise param.invalid(f"{param.name} takes one value, got {len(values)}", self.vocabulary)
                 bindings.append((param.name, param.resolve(values[0], self.vocabulary, self.base_iri)))
-        return PreparedQuery(text, tuple(bindings))
+        return PreparedQuery(text, tuple(bindings), tuple(dict.fromkeys(assumptions)))
 
     def bind(self, params: Mapping[str, str | Sequence[str]] | None = None) -> tuple[tuple[str, str], ...]:
         """The bindings alone, for callers that run `self.text` (the file with its default VALUES blocks).

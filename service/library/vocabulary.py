@@ -10,7 +10,7 @@ import os
 import re
 import tempfile
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +40,10 @@ LOOKUPS: dict[str, Lookup] = {
         Lookup(
             "domain",
             "?term skos:inScheme <https://w3id.org/guian-kg/id/domain-scheme> .",
-            "a work domain: IRI, slug (land-management), zh/en label (土地管理, Land management) or unique slug prefix",
+            "a work domain: IRI, slug (land-management), zh/en label (土地管理, Land management), a word of the source"
+            " (土地, 环保, 民生) or unique slug prefix",
         ),
-        Lookup("section", "?term a gk:SecretarialSection .", "a section: number 1-9, IRI or label (秘书六科)"),
+        Lookup("section", "?term a gk:SecretarialSection .", "a section: number 1-9, IRI or label (秘书六科, 六科)"),
         Lookup("project", "?term a/rdfs:subClassOf* gk:Project .", "a project: IRI, slug or label"),
         Lookup(
             "project-kind",
@@ -63,9 +64,18 @@ _VOCABULARY_QUERY = """
 PREFIX gk: <https://w3id.org/guian-kg/ontology#>
 PREFIX skos: <http://www.w3.org/2004/02/skos/core#>
 PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>
-SELECT DISTINCT ?term ?label WHERE {
+SELECT DISTINCT ?term ?label ?assumption WHERE {
   %s
-  OPTIONAL { ?term skos:prefLabel|rdfs:label|skos:altLabel ?label FILTER(isLiteral(?label)) }
+  OPTIONAL { ?term skos:prefLabel|rdfs:label|skos:altLabel|skos:hiddenLabel ?label FILTER(isLiteral(?label)) }
+  # a label only an assumption's graph gives (土地 for land management): the word means the term by that assumption
+  OPTIONAL {
+    GRAPH ?labelGraph { ?term skos:prefLabel|rdfs:label|skos:altLabel|skos:hiddenLabel ?label }
+    ?labelGraph gk:licensedBy ?assumption .
+    FILTER NOT EXISTS {
+      GRAPH ?other { ?term skos:prefLabel|rdfs:label|skos:altLabel|skos:hiddenLabel ?label }
+      FILTER NOT EXISTS { ?other gk:licensedBy [] }
+    }
+  }
 }
 """
 
@@ -86,6 +96,9 @@ class Vocabulary:
 
     terms: Mapping[str, Mapping[str, str]]  # type -> short name -> canonical IRI
     keys: Mapping[str, Mapping[str, tuple[str, ...]]]  # type -> normalised key -> canonical IRIs
+    # type -> normalised key -> the modelling assumption by which the key names its one IRI (a label that only an
+    # assumption's graph gives, such as 土地 for land management)
+    assumed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     def allowed(self, kind: str) -> list[str]:
         """The short names of a lookup type, in a stable order (numbers numerically)."""
@@ -105,24 +118,30 @@ class Vocabulary:
             return ()
         return tuple(sorted({iri for short, iri in self.terms.get(kind, {}).items() if short.startswith(prefix)}))
 
+    def assumption_for(self, kind: str, value: str) -> str | None:
+        """The modelling assumption by which `value` names a resource of that type, if it names one only so."""
+        return self.assumed.get(kind, {}).get(normalise(value))
+
     def to_json(self) -> dict[str, Any]:
         """The tables as JSON values (see `from_json`)."""
-        return {"terms": self.terms, "keys": self.keys}
+        return {"terms": self.terms, "keys": self.keys, "assumed": self.assumed}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Vocabulary:
         """The vocabulary `to_json` wrote."""
         keys = {kind: {key: tuple(iris) for key, iris in table.items()} for kind, table in data["keys"].items()}
-        return cls(data["terms"], keys)
+        return cls(data["terms"], keys, data["assumed"])
 
 
 def build_vocabulary(store: ox.Store) -> Vocabulary:
     """The lookup tables of every lookup type, from a store holding the asserted data (union default graph)."""
     terms: dict[str, dict[str, str]] = {}
     keys: dict[str, dict[str, tuple[str, ...]]] = {}
+    assumed: dict[str, dict[str, str]] = {}
     for kind, lookup in LOOKUPS.items():
         by_short: dict[str, str] = {}
         by_key: dict[str, set[str]] = {}
+        by_assumption: dict[str, str] = {}
         for row in store.query(_VOCABULARY_QUERY % lookup.pattern, use_default_graph_as_union=True):
             term = row["term"]
             if not isinstance(term, ox.NamedNode):
@@ -133,9 +152,16 @@ def build_vocabulary(store: ox.Store) -> Vocabulary:
                 by_key.setdefault(normalise(key), set()).add(iri)
             if row["label"] is not None:
                 by_key.setdefault(normalise(row["label"].value), set()).add(iri)
+                if row["assumption"] is not None:
+                    by_assumption[normalise(row["label"].value)] = row["assumption"].value
         terms[kind] = by_short
         keys[kind] = {key: tuple(sorted(iris)) for key, iris in by_key.items()}
-    return Vocabulary(terms, keys)
+        # only where the key names one resource, and is not also its short name or IRI
+        plain = {normalise(k) for short, iri in by_short.items() for k in (short, iri)}
+        assumed[kind] = {
+            key: a for key, a in by_assumption.items() if len(keys[kind].get(key, ())) == 1 and key not in plain
+        }
+    return Vocabulary(terms, keys, assumed)
 
 
 @functools.lru_cache(maxsize=4)

@@ -25,9 +25,12 @@ RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 RDFS_LABEL = "http://www.w3.org/2000/01/rdf-schema#label"
 SKOS_PREF_LABEL = "http://www.w3.org/2004/02/skos/core#prefLabel"
 SKOS_NOTATION = "http://www.w3.org/2004/02/skos/core#notation"
+SKOS_BROADER = "http://www.w3.org/2004/02/skos/core#broader"
 
 _SLUG = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._~-]{0,127}$")
 _KIND = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
+# The named graphs that have pages: a claim's (its quote) and an assumption's (what the assumption licenses).
+GRAPH_FAMILIES = ("claim", "assumption")
 _LANGUAGE_RANGE = re.compile(r"^\s*([A-Za-z]{1,8}|\*)(?:-[A-Za-z0-9]{1,8})*\s*$")
 
 
@@ -140,13 +143,15 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "labels": "Labels",
         "legend": "Legend",
         "legend_section": "secretarial section (number)",
-        "legend_cohandler": "co-handling section (inferred)",
+        "legend_cohandler": "co-handling section (inferred; see the lists for what rests on an assumption)",
         "legend_stated": "participant named in the source text",
         "legend_domains": "work domain handled by the section",
         "legend_domain": "domain the project touches",
         "legend_mechanism": "collaboration mechanism",
         "cohandlers": "Co-handled by",
         "stated": "Named in the source",
+        "from_table": "Follows from the division-of-labour table",
+        "assumed": "Only through a modelling assumption",
         "ontology_docs": "Ontology documentation",
         "shapes": "SHACL shapes",
         "shape": "Shape",
@@ -205,13 +210,15 @@ UI_TEXT: dict[str, dict[str, str]] = {
         "labels": "名称",
         "legend": "图例",
         "legend_section": "秘书科室（编号）",
-        "legend_cohandler": "协同办理的科室（推理）",
+        "legend_cohandler": "协同办理的科室（推理；哪些依赖假设见右侧列表）",
         "legend_stated": "原文点名的参与科室",
         "legend_domains": "科室对接的工作领域",
         "legend_domain": "项目涉及的领域",
         "legend_mechanism": "协作机制",
         "cohandlers": "协同办理科室",
         "stated": "原文点名",
+        "from_table": "由分工表推出",
+        "assumed": "仅经由建模假设",
         "ontology_docs": "本体文档",
         "shapes": "SHACL 约束",
         "shape": "约束",
@@ -240,17 +247,19 @@ def resource_iri(base_iri: str, kind: str | None, slug: str) -> str | None:
     return f"{base_iri}id/{kind}/{slug}" if _KIND.match(kind) else None
 
 
-def claim_iri(base_iri: str, slug: str) -> str | None:
-    """The IRI of the claim graph that `/graph/claim/<slug>` names, or None for a malformed slug."""
-    return f"{base_iri}graph/claim/{slug}" if _SLUG.match(slug) else None
+def claim_iri(base_iri: str, slug: str, family: str = "claim") -> str | None:
+    """The IRI of the claim graph that `/graph/claim/<slug>` names (or, family "assumption", the assumption graph
+    `/graph/assumption/<slug>` names), or None for a malformed slug."""
+    return f"{base_iri}graph/{family}/{slug}" if _SLUG.match(slug) and family in GRAPH_FAMILIES else None
 
 
 def local_href(iri: str, base_iri: str) -> str | None:
     """The path of this service's page about `iri` (resources, claims, ontology terms), or None."""
     if iri.startswith(base_iri + "id/"):
         return "/id/" + iri[len(base_iri) + 3 :]
-    if iri.startswith(base_iri + "graph/claim/"):
-        return "/graph/claim/" + iri[len(base_iri) + 12 :]
+    for family in GRAPH_FAMILIES:
+        if iri.startswith(f"{base_iri}graph/{family}/"):
+            return iri[len(base_iri) - 1 :]
     ontology = names.rebase(names.GK, base_iri)
     if iri.startswith(ontology):
         return "/ontology#" + iri[len(ontology) :]

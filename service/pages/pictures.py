@@ -9,6 +9,7 @@ from typing import Any
 from service import names
 from service.pages.labels import (
     LANGUAGES,
+    SKOS_BROADER,
     SKOS_NOTATION,
     UI_TEXT,
     Labeller,
@@ -138,6 +139,7 @@ def network_picture(select: Select, lang: str, base_iri: str, project: Project |
     cohandlers: set[str] = set()
     stated: set[str] = set()
     touched: set[str] = set()
+    from_table: set[str] = set()
     if project is not None:
         for row in select(
             f"SELECT ?rel ?x WHERE {{ VALUES ?rel {{ <{gk}coHandledBy> <{gk}statedParticipant> <{gk}touchesDomain> }} "
@@ -146,6 +148,17 @@ def network_picture(select: Select, lang: str, base_iri: str, project: Project |
         ):
             target = {"coHandledBy": cohandlers, "statedParticipant": stated, "touchesDomain": touched}
             target[row["rel"]["value"][len(gk) :]].add(row["x"]["value"])
+        # the sections the table gives from what a claim says the project touches, with no assumption on the way
+        for row in select(
+            f"SELECT DISTINCT ?s WHERE {{ ?this <{gk}touchesDomain> ?d . ?d <{SKOS_BROADER}>* ?h . "
+            f"?s <{gk}handlesDomain> ?h "
+            f"FILTER EXISTS {{ GRAPH ?c {{ ?this <{gk}touchesDomain> ?d }} FILTER EXISTS {{ ?c a <{gk}Claim> }} }} "
+            f"FILTER NOT EXISTS {{ ?d <{SKOS_BROADER}>* ?f . ?f <{SKOS_BROADER}> ?t . ?t <{SKOS_BROADER}>* ?h "
+            f"GRAPH ?g {{ ?f <{SKOS_BROADER}> ?t }} FILTER EXISTS {{ ?g a <{gk}AssumptionGraph> }} }} "
+            f"{about(project.iri)} }}",
+            True,
+        ):
+            from_table.add(row["s"]["value"])
 
     everything = set(domains) | {d for ds in domains.values() for d in ds} | set(mechanisms) | touched
     labeller = Labeller(lang, base_iri, fetch_labels(select, everything))
@@ -200,5 +213,7 @@ def network_picture(select: Select, lang: str, base_iri: str, project: Project |
         "svg": network_svg(ring, hubs, outer, edges, focus, title, description),
         "cohandlers": [labeller.link(s) for s in ring_order if s in cohandlers],
         "stated": [labeller.link(s) for s in ring_order if s in stated],
+        "from_table": [labeller.link(s) for s in ring_order if s in cohandlers & from_table],
+        "assumed": [labeller.link(s) for s in ring_order if s in cohandlers - from_table],
         "touched": [labeller.link(d) for d in sorted(touched, key=labeller.name)],
     }

@@ -32,7 +32,9 @@ SUITES = (ROOT / "tests" / "http" / "test_protocol.py", ROOT / "tests" / "http" 
 STORE_TIMEOUT_S = 5  # Oxigraph's own query limit: a query we gave up on does not keep the store busy
 # Named queries Virtuoso 7.2.5 answers otherwise (its deviations, measured): it writes xsd:boolean true as "1" and
 # types EXISTS/BOUND results xsd:integer (collaboration-mechanisms, stated-vs-inferred, explain-co-handling), and
-# its transitive paths under FILTER NOT EXISTS keep non-nearest matches (co-handling-sections, project-co-handling).
+# its transitive paths under FILTER NOT EXISTS keep non-nearest matches (co-handling-sections, project-co-handling),
+# and it answers HTTP 500 to a transitive path inside a nested OPTIONAL of a UNION branch (section-collaborators'
+# and section-profile's check of the assumption a co-handled matter needs).
 VIRTUOSO_DEVIATIONS = frozenset(
     {
         "collaboration-mechanisms",
@@ -40,6 +42,8 @@ VIRTUOSO_DEVIATIONS = frozenset(
         "explain-co-handling",
         "co-handling-sections",
         "project-co-handling",
+        "section-collaborators",
+        "section-profile",
     }
 )
 COUNT_PER_GRAPH = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"
@@ -270,12 +274,13 @@ def test_virtuoso_as_the_remote_store(virtuoso, e2e_cache, make_app, _shared_app
         ("false", sum(expected.values()) - expected[state.snapshot.inferred_graph]),
     ):
         answer = client.get("/sparql", query_string={"query": total, "infer": infer})
+        assert "results" in answer.json, answer.get_data(as_text=True)[:2000]
         assert int(answer.json["results"]["bindings"][0]["n"]["value"]) == triples
     co_handled = f"ASK {{ <{names.ID}project/major-industrial-project> <{names.GK}coHandledBy> <{names.ID}section/6> }}"
     for infer, value in (("true", True), ("false", False)):  # Virtuoso answers ASK as a one-column table
         assert client.get("/sparql", query_string={"query": co_handled, "infer": infer}).json["boolean"] is value
     checked = compare_named_queries(state, _shared_apps["embedded"].extensions["guian_kg"], VIRTUOSO_DEVIATIONS)
-    assert len(checked) >= 9, checked
+    assert len(checked) >= 7, checked
 
 
 # --- a real `guian-kg serve --engine remote` ------------------------------------------------------------------

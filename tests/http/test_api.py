@@ -7,7 +7,7 @@ import io
 import json
 import re
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -39,11 +39,54 @@ def test_the_flagship_for_an_ad_hoc_set_of_domains(client):
     plain = client.get("/api/queries/co-handling-sections?domain=land&domain=environment&domain=livelihoods")
     assert plain.status_code == 200 and plain.mimetype == "application/sparql-results+json"
     assert _notations(plain) == {"6", "7", "8"}
-    industrial = client.get("/api/queries/co-handling-sections?kind=industrial-project")
-    assert _notations(industrial) == {"5", "6", "7", "8"}
+    major = client.get("/api/queries/co-handling-sections?kind=major-industrial-project")
+    assert _notations(major) == {"5", "6", "7", "8"}
+    # an industrial project as such implies no domain: the source states no such rule
+    assert _notations(client.get("/api/queries/co-handling-sections?kind=industrial-project")) == {"6", "7", "8"}
     stored = client.get("/api/queries/project-co-handling")
     assert _notations(stored) == {"5", "6", "7", "8"}
     assert _notations(client.get("/api/queries/project-co-handling?infer=false")) == set()
+
+
+@pytest.mark.parametrize(
+    "words",
+    [("土地", "环保", "民生"), ("land", "environmental protection", "people's livelihoods")],
+    ids=["zh", "en"],
+)
+def test_the_flagship_in_the_source_s_own_words(client, source_words_query, words):
+    """The worked example's words (土地、环保与民生) and their English resolve; the section a row needs an assumption
+    for says so and names it."""
+    response = client.get(source_words_query(words, kind="major-industrial-project"))
+    assert response.status_code == 200, response.get_data(as_text=True)
+    rows = response.get_json()["results"]["bindings"]
+    assert {row["notation"]["value"] for row in rows} == {"5", "6", "7", "8"}
+    for row in rows:
+        assert row["basis"]["value"] in ("inferred", "assumption")
+        assert (row["basis"]["value"] == "assumption") == ("assumption" in row)
+    assumed = {row["notation"]["value"]: row["assumption"]["value"] for row in rows if "assumption" in row}
+    assert set(assumed) == {"5"} and assumed["5"].endswith("/assumption/major-industrial-project-is-a-major-project")
+    # 土地 / land names land management only by an assumption: the response says which (a Link per assumption)
+    links = response.headers.getlist("Link")
+    assert [link.split(";")[0].strip("<>").rsplit("/", 1)[-1] for link in links] == ["land-is-land-management"]
+    # the domain's own short name needs no assumption
+    plain = client.get(source_words_query(("land-management", "environmental-protection", "livelihoods")))
+    assert plain.status_code == 200 and not plain.headers.getlist("Link")
+
+
+def test_an_ambiguous_word_is_400_listing_its_candidates(client):
+    problem = assert_problem(client.get("/api/queries/co-handling-sections?domain=inf"), 400, "invalid-parameter")
+    assert problem["parameter"] == "domain"
+    assert sorted(problem["candidates"]) == ["information-reporting", "infrastructure"]
+    assert set(problem["candidates"]) <= set(problem["allowed"])
+
+
+@pytest.fixture
+def source_words_query():
+    def build(words, **params) -> str:
+        pairs = [("domain", word) for word in words] + list(params.items())
+        return "/api/queries/co-handling-sections?" + urlencode(pairs)
+
+    return build
 
 
 def test_labels_in_chinese_select_the_domain(client):

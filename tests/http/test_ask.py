@@ -68,13 +68,20 @@ def test_inferred_rows_link_to_the_explanation(embedded):
     doc = ask(embedded, "Who did the source say discussed it?")
     assert doc["query"] == "stated-vs-inferred"
     rows = doc["results"]["results"]["bindings"]
+    kinds = {"source": "asserted", "inferred": "inferred", "assumption": "assumption"}
     for row, basis in zip(rows, doc["basis"], strict=True):
-        if row["stated"]["value"] == "true":
-            assert basis["kind"] == "asserted" and "秘书五科" in basis["quotes"][0]
-        else:
-            assert basis["kind"] == "inferred" and basis["explain"].startswith("/api/explain?")
+        assert basis["kind"] == kinds[row["basis"]["value"]], (row, basis)
+        if basis["kind"] == "asserted":
+            assert "秘书五科" in basis["quotes"][0]
+        else:  # inferred, or resting on a named assumption: both link to the explanation
+            assert basis["explain"].startswith("/api/explain?")
+            assert (basis["kind"] == "assumption") == ("assumption" in basis)
             explained = embedded.get(basis["explain"])
             assert explained.status_code == 200, explained.get_data(as_text=True)
+    assert {b["assumption"].rsplit("/", 1)[-1] for b in doc["basis"] if "assumption" in b} == {
+        "land-is-land-management",
+        "major-industrial-project-is-a-major-project",
+    }
 
 
 def test_standalone_sparql_gives_the_same_rows(embedded):
@@ -154,3 +161,13 @@ def test_a_resource_added_by_an_update_is_understood_next(cache_dir):
         assert ask(client, "which section handles drone logistics")["parameters"]["domain"] == ["drone-logistics"]
     finally:
         app.extensions["guian_kg"].executor.close()
+
+
+def test_a_word_read_by_an_assumption_is_named(embedded):
+    """土地 names land management only through a modelling assumption: the answer says which, apart from facts."""
+    doc = ask(embedded, "涉及土地、环保与民生的重大产业项目由哪些科室协同办理？")
+    assert doc["query"] == "co-handling-sections"
+    assert [a.rsplit("/", 1)[-1] for a in doc["assumptions"]] == ["land-is-land-management"]
+    assert "建模假设" in doc["answer"][-1]
+    plain = ask(embedded, "哪个科室负责土地管理")  # the table's own words: no assumption
+    assert plain["assumptions"] == []

@@ -31,7 +31,12 @@ def test_json_by_default(client):
     source = source_document().read_text(encoding="utf-8")
     quotes = [src["quote"] for premise in body["premises"] for src in premise["sources"] if src["quote"]]
     quotes += [src["quote"] for p in body["premises"] for q in p["premises"] for src in q["sources"] if src["quote"]]
-    assert len(quotes) >= 2 and all(q in source for q in quotes)
+    assert len(quotes) >= 1 and all(q in source for q in quotes)
+    # the other premise is not the source's: the assumption that reads 土地 as land management, named apart
+    assumed = [src for premise in body["premises"] for src in premise["sources"] if src["kind"] == "assumption"]
+    assert [src["assumption"] for src in assumed] == [f"{names.ID}assumption/land-is-land-management"]
+    assert assumed[0]["quote"] is None and assumed[0]["rationale"]
+    assert [a["assumption"] for a in body["assumptions"]] == [assumed[0]["assumption"]]
     assert "names only" in body["note"]
     assert {n["triple"]["o"] for n in body["stated"]} == {f"<{names.ID}section/{n}>" for n in (5, 7, 8)}
 

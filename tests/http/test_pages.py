@@ -253,6 +253,12 @@ def test_pictures_page_draws_nine_sections_twice(client) -> None:
         re.findall(r'class="node section highlight[^"]*" data-kind="section" data-key="[^"]*/(\d)"', page)
     )
     assert highlighted == {"5", "6", "7", "8"}
+    # beside the picture, the three layers apart: named in the source, from the table, only through an assumption
+    layers = {
+        key: set(re.findall(r"/id/section/(\d)", re.search(rf'<dd id="{key}">(.*?)</dd>', page, re.S).group(1)))
+        for key in ("stated", "from-table", "assumed")
+    }
+    assert layers == {"stated": {"5", "7", "8"}, "from-table": {"7", "8"}, "assumed": {"5", "6"}}
 
 
 def test_standalone_svgs_are_valid_and_deterministic(client) -> None:
@@ -350,3 +356,12 @@ def test_repeated_control_parameters_are_refused_on_every_route(client, assert_p
         "/api/queries/section-counts?infer=true&infer=false",
     ):
         assert_problem(client.get(url), 400, "bad-request")
+
+
+def test_an_assumption_and_its_graph_have_pages(client) -> None:
+    page = _html(client, "/id/assumption/land-is-land-management", **{"Accept-Language": "en"})
+    assert "土地" in page and "rationale" in page  # the assumption's rationale and the word it maps
+    assert "/graph/assumption/land-is-land-management" in page  # linked to the graph of what it licenses
+    graph = _html(client, "/graph/assumption/land-is-land-management", **{"Accept-Language": "en"})
+    assert "/id/project/major-industrial-project" in graph and "/id/domain/land-management" in graph
+    assert client.get("/graph/assumption/no-such-assumption", headers={"Accept": "text/html"}).status_code == 404

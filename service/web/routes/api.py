@@ -27,6 +27,8 @@ from service.web.state import EXTENSION
 bp = Blueprint("api", __name__)
 
 LIBRARY_KEY = "guian_kg.library"
+# The Link relation naming a modelling assumption by which a parameter's word was read (gk:licensedBy's object).
+ASSUMPTION_REL = "https://w3id.org/guian-kg/ontology#ModellingAssumption"
 # The protocol's own parameters on a named-query URL (the others are the query's).
 
 
@@ -90,4 +92,7 @@ def run_query(name: str) -> Response:
             raise BadRequestError(f"{key}= is not a parameter of a named query")
         params.setdefault(key, []).append(value)
     prepared = query.prepare(params)
-    return answer_query(prepared.text, control.format, control.infer, control.timeout, bindings=prepared.bindings)
+    response = answer_query(prepared.text, control.format, control.infer, control.timeout, bindings=prepared.bindings)
+    for assumption in prepared.assumptions:  # a word of the request names its resource only by this assumption
+        response.headers.add("Link", f'<{assumption}>; rel="{ASSUMPTION_REL}"')
+    return response

@@ -177,6 +177,12 @@ def claim(slug: str) -> Response:
     return _resource(claim_iri(_base(), slug))
 
 
+@bp.route("/graph/assumption/<slug>")
+def assumption_graph(slug: str) -> Response:
+    """An assumption graph: the assumption that licenses it and the statements it holds (HTML or RDF by Accept)."""
+    return _resource(claim_iri(_base(), slug, "assumption"))
+
+
 def _chosen_project(lang: str) -> tuple[list[Project], Project | None]:
     """The projects, and the one `?project=` names (the first by default; none for an empty value)."""
     found = projects(_select, lang, _base())

@@ -73,6 +73,16 @@ def _staff_as_organisation(g: Graph) -> None:
     g.add((URIRef(ID + "staff-group/task-force-backbone-staff"), RDF.type, ORG.Organization))
 
 
+def _assumption_without_english_rationale(g: Graph) -> None:
+    assumption = URIRef(ID + "assumption/land-is-land-management")
+    for rationale in [o for o in g.objects(assumption, GK.rationale) if o.language == "en"]:
+        g.remove((assumption, GK.rationale, rationale))
+
+
+def _task_as_mechanism(g: Graph) -> None:
+    g.add((URIRef(ID + "task/instruction-relay"), RDF.type, GK.CollaborationMechanism))
+
+
 BREAKAGES: list[tuple[Callable[[Graph], None], str, str]] = [
     (_drop_zh_label, "id:section/3", "skos:prefLabel"),
     (_notation_ten, "id:section/4", "skos:notation"),
@@ -85,6 +95,8 @@ BREAKAGES: list[tuple[Callable[[Graph], None], str, str]] = [
     (_claim_without_quote, "claim:section-1", "gk:sourceQuote"),
     (_claim_with_english_quote, "claim:section-1", "gk:sourceQuote"),
     (_staff_as_organisation, "id:membership/task-force-backbone-staff", "org:member"),
+    (_assumption_without_english_rationale, "id:assumption/land-is-land-management", "gk:rationale"),
+    (_task_as_mechanism, "id:task/instruction-relay", "(node)"),
 ]
 
 

@@ -56,12 +56,20 @@ def source_text() -> str:
 
 
 def _check_grounded(explanation, source_text: str) -> None:
-    """Every leaf is asserted (with a quote found verbatim in the source) or an ontology axiom; nothing cut."""
+    """Every leaf is asserted (with a quote found verbatim in the source), an ontology axiom or a named modelling
+    assumption (no quote: the assumption, its label and its rationale; the root lists it); nothing cut."""
     assert not any(node.truncated for node in explanation.walk())
+    named = {a.assumption for a in explanation.assumptions()}
     for leaf in explanation.leaves():
-        assert leaf.status in ("asserted", "axiom"), (leaf.text, leaf.status)
+        assert leaf.status in ("asserted", "axiom", "assumption"), (leaf.text, leaf.status)
         assert leaf.sources, leaf.text
-        if leaf.status == "axiom":
+        if leaf.status == "assumption":
+            for src in leaf.sources:
+                assert src.kind == "assumption" and not src.quote, leaf.text
+                assert src.assumption in named and src.label and src.rationale, leaf.text
+                assert src.graph.startswith(names.ASSUMPTION_GRAPH_PREFIX), src.graph
+            assert "modelling assumption" in explanation.summary
+        elif leaf.status == "axiom":
             assert all(src.kind == "axiom" and src.graph == names.ONTOLOGY_GRAPH for src in leaf.sources)
         else:
             quotes = [src.quote for src in leaf.sources if src.quote]
@@ -206,7 +214,22 @@ def test_json_is_stable_and_complete(explainer):
     assert body["status"] == "inferred"
     assert body["rule"]["id"] == "prp-spo2" and body["rule"]["name"] == "property chain"
     assert body["truncated"] is False
-    leaf = body["premises"][1]
+    by_status = {premise["status"]: premise for premise in body["premises"]}
+    # the touched domain is the land assumption's: its source names the assumption, never a quote
+    assumed = by_status["assumption"]
+    assert set(assumed["sources"][0]) == {
+        "kind",
+        "graph",
+        "document",
+        "quote",
+        "part",
+        "assumption",
+        "label",
+        "rationale",
+    }
+    assert assumed["sources"][0]["quote"] is None and assumed["sources"][0]["kind"] == "assumption"
+    assert [a["assumption"] for a in body["assumptions"]] == [assumed["sources"][0]["assumption"]]
+    leaf = by_status["inferred"]["premises"][-1]
     assert leaf["status"] == "asserted"
     assert set(leaf["sources"][0]) == {"kind", "graph", "document", "quote", "part"}
     assert body["explain"].startswith("/api/explain?s=")
@@ -256,13 +279,20 @@ def test_named_query_is_the_explanation_as_a_table(settings, explainer, source_t
     assert sections == inferred and str(section(6)) in sections
     for row in rows:
         assert row["handleQuote"]["value"] in source_text
-        assert row["touch"]["value"] == ("stated" if "touchQuote" in row else "inferred")
+        assert row["touch"]["value"] in (("stated",) if "touchQuote" in row else ("inferred", "assumption"))
+        # a derivation that needs an assumption names it; one that does not, does not
+        assert (row["basis"]["value"] == "assumption") == ("assumption" in row)
+        if row["touch"]["value"] == "assumption":
+            assert row["basis"]["value"] == "assumption"
         if "touchQuote" in row:
             assert row["touchQuote"]["value"] in source_text
         assert row["explanation"]["value"].startswith("/api/explain?s=")
     six = [row for row in rows if row["section"]["value"] == str(section(6))]
     assert {row["domain"]["value"].rsplit("/", 1)[1] for row in six} == {"land-management"}
     assert {row["stated"]["value"] for row in six} == {"false"}
+    assert {row["assumption"]["value"].rsplit("/", 1)[1] for row in six} == {"land-is-land-management"}
+    table = {row["notation"]["value"] for row in rows if row["basis"]["value"] == "inferred"}
+    assert table == {"7", "8"}  # what the division-of-labour table alone gives for 土地、环保与民生 without 土地
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -466,3 +496,19 @@ def test_html_view_links_every_node(synthetic):
     assert page.startswith("<!doctype html>")
     assert page.count("/api/explain?s=") >= 4
     assert "prp-spo2" in page
+
+
+@pytest.mark.parametrize(
+    ("section", "assumption"),
+    [("6", "land-is-land-management"), ("5", "major-industrial-project-is-a-major-project"), ("7", None)],
+)
+def test_the_flagship_names_the_assumption_it_rests_on(explainer, section: str, assumption: str | None):
+    project = URIRef(names.DEFAULT_BASE + "id/project/major-industrial-project")
+    explanation = explainer.explain(project, CO_HANDLED_BY, URIRef(names.DEFAULT_BASE + f"id/section/{section}"))
+    used = [a.assumption.rsplit("/", 1)[-1] for a in explanation.assumptions()]
+    assert used == ([assumption] if assumption else [])
+    body = explanation.to_json()
+    assert [a["assumption"].rsplit("/", 1)[-1] for a in body["assumptions"]] == used
+    if assumption:
+        assert assumption in explanation.to_text() and assumption in explanation.to_html()
+        assert body["assumptions"][0]["rationale"]

@@ -18,7 +18,6 @@ from typing import Any
 import pyoxigraph as ox
 import pytest
 
-from service import names
 from service.data.snapshots import Snapshot
 from service.engines.base import Engine, QueryJob
 from service.engines.embedded import EmbeddedEngine
@@ -28,42 +27,13 @@ from service.library.vocabulary import Vocabulary, build_vocabulary, short_name
 
 BEFORE = Path(__file__).resolve().parent / "queries_before"
 QUERIES = Path(__file__).resolve().parents[3] / "queries"
-DOMAIN = names.ID + "domain/"
-SECTION = names.ID + "section/"
 
 # name -> cases: (parameters, infer). The generated organisations are s1 and s2: sections s1-1 … s1-9, projects
 # s1-1 … s1-20, domains s1-1 (top) … s1-9-3-2 (leaf), all under the real top domains.
 CASES: dict[str, list[tuple[dict[str, Any], bool]]] = {
-    "co-handling-sections": [
-        ({}, True),
-        ({}, False),
-        ({"domain": ["s1-2-1-1", "s2-6", "land-management"], "kind": "industrial-project"}, True),
-        ({"domain": ["livelihoods", "s1-7-2", "s2-7"], "kind": "major-industrial-project", "lang": "zh"}, True),
-        ({"domain": ["urban-rural-construction", "s2-6-1-2", "s1-6-3"]}, True),
-    ],
-    "project-co-handling": [
-        ({}, True),
-        ({}, False),
-        ({"project": "s1-3"}, True),
-        ({"project": "s2-5", "lang": "zh"}, True),
-    ],
-    "explain-co-handling": [({}, True), ({"project": "s1-3"}, True), ({"project": "s2-7"}, True)],
-    "stated-vs-inferred": [
-        ({}, True),
-        ({}, False),
-        ({"project": "s1-3"}, True),
-        ({"project": "s2-1", "lang": "zh"}, True),
-    ],
-    "fact-provenance": [
-        ({}, True),
-        ({"resource": SECTION + "s1-4"}, True),
-        ({"resource": DOMAIN + "s2-3"}, True),
-        ({"resource": SECTION + "6"}, False),
-    ],
     "domain-tree": [({}, True), ({"depth": "0", "lang": "zh"}, True), ({"depth": "10"}, False)],
     "instruction-flow": [({}, True), ({"lang": "zh"}, True)],
     "section-counts": [({}, True), ({"lang": "zh"}, False)],
-    "section-profile": [({}, True), ({"section": "s1-2"}, True), ({"section": "6", "lang": "zh"}, True)],
 }
 REWRITTEN = sorted(path.stem for path in BEFORE.glob("*.rq"))
 PARAMS = [(name, i) for name in REWRITTEN for i in range(len(CASES.get(name, [])))]
