@@ -42,6 +42,9 @@ _TOKEN = re.compile(
     "|".join(
         (
             r"(?P<ws>[ \t\r\n]+)",
+            # A keyword that no prefixed name could continue: what `word` matches after `pname` fails, found
+            # without trying `pname` first (most tokens of a query; the same tokens either way).
+            rf"(?P<keyword>[A-Za-z]+(?![{_CHARS}.:]))",
             r"(?P<comment>#[^\r\n]*)",
             r"(?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\""
             r"|'(?:[^'\\\r\n]|\\.)*'|\"(?:[^\"\\\r\n]|\\.)*\")",
@@ -90,16 +93,17 @@ def tokens(text: str) -> tuple[Token, ...]:
         QuerySyntaxError: at an unterminated string (everything after it would otherwise be hidden).
     """
     found: list[Token] = []
-    pos, end = 0, len(text)
-    while pos < end:
-        match = _TOKEN.match(text, pos)
-        assert match is not None and match.lastgroup is not None  # `.` in punct matches any character
+    append = found.append
+    # Every offset starts a token (`.` in punct matches any character), so the matches tile the text.
+    for match in _TOKEN.finditer(text):
         kind = match.lastgroup
-        if kind == "punct" and _UNTERMINATED.match(text, pos):
-            raise _error(text, pos, "unterminated string")
-        if kind not in ("ws", "comment"):
-            found.append(Token(kind, match.group(), pos))
-        pos = match.end()
+        if kind == "ws" or kind == "comment":
+            continue
+        if kind == "keyword":
+            kind = "word"
+        elif kind == "punct" and _UNTERMINATED.match(text, match.start()):
+            raise _error(text, match.start(), "unterminated string")
+        append(Token(kind, match.group(), match.start()))  # type: ignore[arg-type]
     return tuple(found)
 
 
@@ -150,6 +154,8 @@ def check_nesting(text: str) -> None:
         QuerySyntaxError: at the first bracket or operator past a limit.
     """
     toks = tokens(text)
+    if len(text) <= MAX_CHAIN and text.count("(") + text.count("{") + text.count("[") <= MAX_NESTING:
+        return  # every token is at least one character, every bracket one of these: within both limits
     depth = chain = 0
     data_block: int | None = None  # the depth an INSERT DATA / DELETE DATA block opened at
     for i, token in enumerate(toks):
@@ -223,6 +229,8 @@ def service_targets(text: str) -> list[str | None]:
     """
     toks = tokens(text)
     prologue = _prologue(text, toks)
+    if "service" not in text.lower():
+        return []  # every token that counts as a SERVICE contains the word
     targets: list[str | None] = []
     for i in range(prologue.body, len(toks)):
         token = toks[i]
@@ -258,6 +266,8 @@ def dataset_clause(text: str, base_iri: str | None = None) -> tuple[list[str], l
     prologue = _prologue(text, toks, base_iri)
     default: list[str] = []
     named: list[str] = []
+    if "from" not in text.lower():
+        return default, named
     i = prologue.body
     while i < len(toks):
         if toks[i].kind == "word" and toks[i].text.lower() == "from":
