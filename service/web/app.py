@@ -96,6 +96,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def behind_guard(app: Flask) -> Flask:
+    """Mark `app` as served behind the connection guard (`guian-kg serve`), which hands every request over with
+    its body whole and enforces the body deadline itself: bodies are then read in the request's own thread."""
+    app.extensions[EXTENSION].bodies.whole = True
+    return app
+
+
 def _build_newest(settings: Settings) -> Snapshot:
     """Materialise the store's newest version in a child process and return its snapshot."""
     env = dict(os.environ)
