@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Sequence
@@ -43,6 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cold-cap", type=float, default=300.0)
     parser.add_argument("--max-load", type=float, default=1.5)
     args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # unwinds like Ctrl-C: the servers are stopped
     target = common.parse_size(args.size)
     folder = Path(tempfile.mkdtemp(prefix="guian-kg-scale-cold-"))
     report: dict = {"date": dt.datetime.now().strftime("%Y-%m-%d %H:%M"), "settings": vars(args), "runs": []}
