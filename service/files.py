@@ -18,7 +18,7 @@ import os
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -43,10 +43,13 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(target: Path, data: bytes) -> None:
+def write_atomically(target: Path, data: bytes | Iterable[bytes]) -> None:
     """Write `target` whole or not at all: a temporary file, fsync'd, renamed over it, the folder fsync'd."""
     with tempfile.NamedTemporaryFile(dir=target.parent, prefix=f".{target.name}.", delete=False) as tmp:
-        tmp.write(data)
+        if isinstance(data, bytes):
+            tmp.write(data)
+        else:
+            tmp.writelines(data)
         tmp.flush()
         os.fsync(tmp.fileno())
     os.replace(tmp.name, target)

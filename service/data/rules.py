@@ -205,6 +205,51 @@ def closure(asserted: Iterable[tuple]) -> Derivation:
     return Derivation(added, engine.terms, engine.literals, engine.asserted_count, engine.rules_in_play())
 
 
+_VALID: dict = {}  # typed literal → whether its lexical form is valid for its datatype (owlrl's dt-not-type)
+
+
+def _one_time_triples(implicit: dict, explicit: dict, same_pairs: Iterable[tuple]) -> list[tuple]:
+    """owlrl's one-time rules (OWLRL_Semantics.one_time_rules): cls-thing, cls-nothing1, prp-ap, dt-type1,
+    dt-type2, dt-not-type, datatype subsumption and disjointness — over the asserted triples' typed literals
+    (`implicit`: literal → its OWL 2 RL datatype), the resources they type with a datatype (`explicit`: resource →
+    datatypes) and their owl:sameAs pairs.
+
+    Raises:
+        Unsupported: for a literal whose lexical form is not valid for its datatype (owlrl reports an error).
+    """
+    out = [(OWL.Thing, RDF.type, OWL.Class), (OWL.Nothing, RDF.type, OWL.Class)]
+    out += [(prop, RDF.type, OWL.AnnotationProperty) for prop in OWLRL_Annotation_properties]
+    used = set(implicit.values())
+    for literal, datatype in implicit.items():
+        out.append((literal, RDF.type, datatype))
+        valid = _VALID.get(literal)
+        if valid is None:
+            try:
+                AltXSDToPYTHON.get(datatype, str)(str(literal))
+                valid = True
+            except ValueError:
+                valid = False
+            if len(_VALID) < 1_000_000:
+                _VALID[literal] = valid
+        if not valid:
+            raise Unsupported(f"the literal {literal.n3()} is not a valid {datatype} (owlrl reports it)")
+    for datatypes in explicit.values():
+        used |= datatypes
+    for s, o in same_pairs:
+        if s in explicit or o in explicit or o in implicit:
+            # owlrl's dt rules then depend on the order in which it happens to read the sameAs triples
+            raise Unsupported("owl:sameAs on a datatype-typed resource or a typed literal")
+    out += [(datatype, RDF.type, RDFS.Datatype) for datatype in OWL_RL_Datatypes]
+    out += [(datatype, RDF.type, RDFS.Datatype) for datatypes in explicit.values() for datatype in datatypes]
+    for resource, datatypes in [*explicit.items(), *((k, {v}) for k, v in implicit.items())]:
+        for datatype in datatypes:
+            for broader in OWL_Datatype_Subsumptions.get(datatype, ()):
+                out += [(resource, RDF.type, broader), (broader, RDF.type, RDFS.Datatype)]
+                used.add(broader)
+    out += [t for t in OWLRL_Datatypes_Disjointness if t[0] in used and t[2] in used]
+    return out
+
+
 class _Engine:
     """Integer-interned triples indexed both ways per predicate, and an agenda of triples not yet joined.
 
@@ -277,6 +322,17 @@ class _Engine:
             subjects.add(s)
         return True
 
+    def remove(self, s: int, p: int, o: int) -> None:
+        """Take a known fact out of both indexes."""
+        by_s, by_o = self.spo[p], self.pos[p]
+        objects, subjects = by_s[s], by_o[o]
+        objects.discard(o)
+        subjects.discard(s)
+        if not objects:
+            del by_s[s]
+        if not subjects:
+            del by_o[o]
+
     def emit(self, s: int, p: int, o: int) -> None:
         """A conclusion: queued unless known (owlrl never stores a triple whose predicate is a literal)."""
         if p < 0:
@@ -337,40 +393,17 @@ class _Engine:
             self.emit(self.intern(s), self.intern(p), self.intern(o))
 
     def _one_time(self) -> list[tuple]:
-        """owlrl's one-time rules over the asserted triples (OWLRL_Semantics.one_time_rules): cls-thing,
-        cls-nothing1, prp-ap, dt-type1, dt-type2, dt-not-type, datatype subsumption and disjointness.
+        """owlrl's one-time rules over the asserted triples (see `_one_time_triples`).
 
         Raises:
             Unsupported: for a literal whose lexical form is not valid for its datatype (owlrl reports an error).
         """
-        implicit = self.typed_literals
-        out = [(OWL.Thing, RDF.type, OWL.Class), (OWL.Nothing, RDF.type, OWL.Class)]
-        out += [(prop, RDF.type, OWL.AnnotationProperty) for prop in OWLRL_Annotation_properties]
-        used = set(implicit.values())
-        for literal, datatype in implicit.items():
-            out.append((literal, RDF.type, datatype))
-            try:
-                AltXSDToPYTHON.get(datatype, str)(str(literal))
-            except ValueError:
-                raise Unsupported(f"the literal {literal.n3()} is not a valid {datatype} (owlrl reports it)") from None
         explicit: dict = defaultdict(set)
         for datatype in OWL_RL_Datatypes:  # resources typed with a datatype (nothing is derived yet)
             for s in self.pos[TYPE].get(self.ids.get(datatype, _MISSING), _EMPTY):
-                used.add(datatype)
                 explicit[self.term(s)].add(datatype)  # no literal subjects: see load()
-        for s, o in self.pairs(SAME_AS):
-            if self.term(s) in explicit or self.term(o) in explicit or self.term(o) in implicit:
-                # owlrl's dt rules then depend on the order in which it happens to read the sameAs triples
-                raise Unsupported("owl:sameAs on a datatype-typed resource or a typed literal")
-        out += [(datatype, RDF.type, RDFS.Datatype) for datatype in OWL_RL_Datatypes]
-        out += [(datatype, RDF.type, RDFS.Datatype) for datatypes in explicit.values() for datatype in datatypes]
-        for resource, datatypes in [*explicit.items(), *((k, {v}) for k, v in implicit.items())]:
-            for datatype in datatypes:
-                for broader in OWL_Datatype_Subsumptions.get(datatype, ()):
-                    out += [(resource, RDF.type, broader), (broader, RDF.type, RDFS.Datatype)]
-                    used.add(broader)
-        out += [t for t in OWLRL_Datatypes_Disjointness if t[0] in used and t[2] in used]
-        return out
+        same = ((self.term(s), self.term(o)) for s, o in self.pairs(SAME_AS))
+        return _one_time_triples(self.typed_literals, explicit, same)
 
     def run(self) -> None:
         """Join every asserted fact, then every new conclusion, with what is known, until nothing is new.
@@ -449,25 +482,15 @@ class _Engine:
 
     def _property(self, s: int, p: int, o: int, plan: tuple) -> None:
         domains, ranges, forward, inverse, characteristics, chains, has_value, some_values, all_values = plan
-        push, spo = self.agenda.append, self.spo
-        if domains:  # prp-dom
-            types = spo[TYPE].get(s, _EMPTY)
-            for c in domains:
-                if c not in types:
-                    push((s, TYPE, c))
-        if ranges:  # prp-rng
-            types = spo[TYPE].get(o, _EMPTY)
-            for c in ranges:
-                if c not in types:
-                    push((o, TYPE, c))
+        emit = self.emit
+        for c in domains:  # prp-dom
+            emit(s, TYPE, c)
+        for c in ranges:  # prp-rng
+            emit(o, TYPE, c)
         for q in forward:
-            by_s = spo.get(q)
-            if by_s is None or o not in by_s.get(s, _EMPTY):
-                push((s, q, o))
+            emit(s, q, o)
         for q in inverse:
-            by_s = spo.get(q)
-            if by_s is None or s not in by_s.get(o, _EMPTY):
-                push((o, q, s))
+            emit(o, q, s)
         if characteristics:
             self._characteristics(s, p, o, characteristics)
         for head, members, i in chains:  # prp-spo2
@@ -550,8 +573,7 @@ class _Engine:
         supers, has_value, all_values, some_values, intersections, parts, unions = plan
         emit, types = self.emit, self.spo[TYPE][x]
         for d in supers:
-            if d not in types:
-                self.agenda.append((x, TYPE, d))
+            emit(x, TYPE, d)
         for p, v in has_value:
             emit(x, p, v)
         for p, y in all_values:
@@ -905,3 +927,255 @@ _AXIOMS: dict[int, Callable[[_Engine, int, int], None]] = {
     SAME_AS: _Engine._same_as,
     **{i: _unsupported(_UNSUPPORTED_IDS[i]) for i in _UNSUPPORTED_PREDICATE_IDS},
 }
+
+
+def _schema(fact: tuple[int, int, int]) -> bool:
+    """Whether a fact is an axiom, list structure or a typing that compiles rules (the engine's side structures)."""
+    _, p, o = fact
+    return p in _AXIOMS or p in (FIRST, REST) or (p == TYPE and o in _SCHEMA_TYPES)
+
+
+# The classes whose members `_typed_vocabulary` compiles into the engine's side structures, or that need owlrl.
+_SCHEMA_TYPES = frozenset(
+    {CLASS, OBJECT_PROPERTY, DATATYPE_PROPERTY, RDF_PROPERTY, *_CHARACTERISTICS, *_UNSUPPORTED_IDS}
+)
+
+
+class Incremental:
+    """The closure of a set of asserted triples, kept up to date as triples are inserted and deleted.
+
+    Insertions are semi-naive: only the new triples (and what they derive) are joined with what is known.
+    Deletions are DRed: over-delete everything with a derivation through a deleted triple (the rules fired with it
+    as a premise, joined with the old closure, until nothing more is reached; triples still asserted stop it),
+    remove that, then re-derive what still follows: every remaining fact that mentions the subject of an
+    over-deleted one is joined again (each OWL 2 RL rule's conclusion has its subject in some premise), then
+    semi-naively. A deletion that reaches the schema (an axiom, a list, a typing with OWL vocabulary), an insertion
+    of list structure, or a change that removes one of owlrl's one-time triples computes the closure again from the
+    asserted triples (`rebuilds` counts it).
+
+    Raises Unsupported where `closure` would; the next change then tries a full run again.
+    """
+
+    def __init__(self, asserted: Iterable[tuple] = ()) -> None:
+        self.asserted: set[tuple] = set()
+        self.rebuilds = 0
+        self._literals: dict = defaultdict(int)  # typed literal → asserted triples it occurs in (dt rules)
+        self._explicit: dict = defaultdict(int)  # (resource, datatype) → asserted typings with an OWL 2 RL datatype
+        self._same: set[tuple] = set()  # asserted owl:sameAs pairs (owlrl's dt rules depend on them)
+        self._engine: _Engine | None = None
+        self._asserted_ids: set[tuple[int, int, int]] = set()
+        self._one_time_ids: set[tuple[int, int, int]] = set()
+        self._derived: set[tuple[int, int, int]] = set()  # in the closure, neither asserted nor one-time
+        self._touched: set[tuple[int, int, int]] | None = None  # may have entered or left added_ids (None: all)
+        self._account(asserted, 1)
+        self._rebuild()
+
+    # --- the asserted triples ---------------------------------------------------------------------------------
+
+    def _account(self, triples: Iterable[tuple], sign: int) -> list[tuple]:
+        """Add (sign 1) or remove (-1) asserted triples; the ones that were not (or were) asserted."""
+        asserted, changed = self.asserted, []
+        for triple in triples:
+            if (triple in asserted) == (sign > 0):
+                continue
+            if sign > 0:
+                asserted.add(triple)
+            else:
+                asserted.discard(triple)
+            changed.append(triple)
+            s, p, o = triple
+            for term in (p, o):
+                if isinstance(term, Literal) and term.datatype in _RL_DATATYPES:
+                    _count(self._literals, term, sign)
+            if p == RDF.type and o in _RL_DATATYPES:
+                _count(self._explicit, (s, o), sign)
+            elif p == OWL.sameAs:
+                if sign > 0:
+                    self._same.add((s, o))
+                else:
+                    self._same.discard((s, o))
+        return changed
+
+    def _one_time(self, engine: _Engine) -> set[tuple[int, int, int]]:
+        explicit: dict = defaultdict(set)
+        for s, datatype in self._explicit:
+            explicit[s].add(datatype)
+        implicit = {literal: literal.datatype for literal in self._literals}
+        intern = engine.intern
+        return {(intern(s), intern(p), intern(o)) for s, p, o in _one_time_triples(implicit, explicit, self._same)}
+
+    def _rebuild(self) -> None:
+        self._engine = None
+        self.rebuilds += 1
+        engine = _Engine()
+        engine.load(self.asserted)
+        engine.run()
+        engine.check_consistency()
+        intern = engine.intern
+        self._asserted_ids = {(intern(s), intern(p), intern(o)) for s, p, o in self.asserted}
+        self._one_time_ids = self._one_time(engine)
+        self._derived = set(engine.added) - self._one_time_ids
+        engine.added = []
+        self._touched = None  # new ids: anything may have changed
+        self._engine = engine
+
+    # --- changes ----------------------------------------------------------------------------------------------
+
+    def insert(self, triples: Iterable[tuple]) -> None:
+        """Assert triples and derive what they add.
+
+        Raises:
+            Unsupported: when the closure now needs owlrl.
+        """
+        new = self._account(triples, 1)
+        if not new:
+            return
+        engine = self._engine
+        if engine is None:
+            self._rebuild()
+            return
+        self._engine = None  # until this change is complete
+        intern = engine.intern
+        ids = [(intern(s), intern(p), intern(o)) for s, p, o in new]
+        if any(s < 0 for s, _, _ in ids):
+            raise Unsupported("a literal in subject position")
+        one_time = self._one_time(engine)
+        if self._one_time_ids - one_time or any(p in (FIRST, REST) for _, p, _ in ids):
+            self._rebuild()  # list structure: the axioms over lists were compiled from the lists as they were
+            return
+        fresh = []
+        self._touch(ids, one_time ^ self._one_time_ids)
+        for fact in [*ids, *(one_time - self._one_time_ids)]:
+            self._derived.discard(fact)  # a derived triple now asserted: base, not derived
+            if engine._insert(*fact):
+                fresh.append(fact)
+        self._asserted_ids.update(ids)
+        self._one_time_ids = one_time
+        self._saturate(engine, fresh)
+        engine.check_consistency()
+        self._engine = engine
+
+    def delete(self, triples: Iterable[tuple]) -> None:
+        """Retract asserted triples and what no longer follows (DRed).
+
+        Raises:
+            Unsupported: when the closure now needs owlrl.
+        """
+        gone = self._account(triples, -1)
+        if not gone:
+            return
+        engine = self._engine
+        if engine is None:
+            self._rebuild()
+            return
+        self._engine = None
+        ids = engine.ids
+        gone_ids = {(ids[s], ids[p], ids[o]) for s, p, o in gone}
+        self._touch(gone_ids)
+        self._asserted_ids -= gone_ids
+        one_time = self._one_time(engine)
+        if one_time != self._one_time_ids:
+            self._rebuild()
+            return
+        doomed = {f for f in gone_ids if f not in one_time}  # asserted no more, still one-time: stays base
+        if any(_schema(f) for f in doomed):
+            self._rebuild()
+            return
+        derived, queue = self._derived, list(doomed)
+
+        def over_delete(s: int, p: int, o: int) -> None:
+            fact = (s, p, o)
+            if fact in derived and fact not in doomed:
+                doomed.add(fact)
+                queue.append(fact)
+
+        engine.emit = over_delete  # type: ignore[method-assign]  # the rules' conclusions, known ones included
+        try:
+            while queue:
+                engine.process(*queue.pop())
+        finally:
+            del engine.emit
+        if any(_schema(f) for f in doomed):
+            self._rebuild()
+            return
+        for fact in doomed:
+            engine.remove(*fact)
+        derived -= doomed
+        self._touch(doomed)
+        # re-derive: a rule instance that still holds has a remaining premise mentioning its conclusion's subject
+        subjects = {s for s, _, _ in doomed}
+        seeds = []
+        for p, by_s in engine.spo.items():
+            for s in subjects & by_s.keys():
+                seeds += [(s, p, o) for o in by_s[s]]
+            by_o = engine.pos[p]
+            for o in subjects & by_o.keys():
+                seeds += [(s, p, o) for s in by_o[o] if s not in subjects]
+        for x, p, c in doomed:  # cls-oo: its other premise is list structure, which does not fire it
+            if p == TYPE:
+                for lst in engine.objects(c, ONE_OF):
+                    if x in engine._list(lst):
+                        engine.emit(x, TYPE, c)
+        self._saturate(engine, seeds)
+        self._engine = engine
+
+    def _saturate(self, engine: _Engine, facts: list[tuple[int, int, int]]) -> None:
+        engine.facts = facts
+        engine.run()
+        self._derived.update(engine.added)
+        self._touch(engine.added)
+        engine.added = []
+
+    # --- the closure ------------------------------------------------------------------------------------------
+
+    def _touch(self, *facts: Iterable[tuple[int, int, int]]) -> None:
+        if self._touched is not None:
+            for some in facts:
+                self._touched.update(some)
+
+    def take_touched(self) -> set[tuple[int, int, int]] | None:
+        """The interned triples that may have entered or left `added_ids()` since the last call (None: after a full
+        run, any may have), and start over."""
+        touched, self._touched = self._touched, set()
+        return touched
+
+    def adds(self, fact: tuple[int, int, int]) -> bool:
+        """Whether the interned triple `fact` is in `added_ids()` (without building that set)."""
+        return fact in self._derived or (fact in self._one_time_ids and fact not in self._asserted_ids)
+
+    def added_ids(self) -> tuple[set[tuple[int, int, int]], Callable[[int], Any]]:
+        """What the closure adds, as interned triples (blank-node predicates included), and the id → term map.
+
+        The ids of one term stay the same until a full run; the map changes then (compare it to notice).
+
+        Raises:
+            Unsupported: when the last change left the closure to owlrl.
+        """
+        if self._engine is None:
+            self._rebuild()
+        engine = self._engine
+        assert engine is not None
+        return self._derived | (self._one_time_ids - self._asserted_ids), engine.term
+
+    def derivation(self) -> Derivation:
+        """What the closure adds to the asserted triples, as `closure` would return it.
+
+        Raises:
+            Unsupported: when the last change left the closure to owlrl.
+        """
+        engine = self._engine
+        if engine is None:
+            self._rebuild()
+            engine = self._engine
+            assert engine is not None
+        blank = {i for i, term in enumerate(engine.terms) if isinstance(term, BNode)}
+        added = [f for f in self._derived | (self._one_time_ids - self._asserted_ids) if not blank or f[1] not in blank]
+        return Derivation(added, engine.terms, engine.literals, len(self.asserted), engine.rules_in_play())
+
+
+def _count(counts: dict, key: Any, sign: int) -> None:
+    left = counts[key] + sign
+    if left > 0:
+        counts[key] = left
+    else:
+        del counts[key]

@@ -24,6 +24,7 @@ from rdflib import Dataset, Graph, URIRef
 
 from service import names
 from service.config import Settings
+from service.data.builder import IncrementalBuilder
 from service.data.oxstores import disk_store
 from service.data.reasoning import materialise, reasoner_version
 from service.data.sources import asserted_dataset, data_version, reason
@@ -42,6 +43,7 @@ LAST_BUILT = "last-built.json"  # in the store folder: the newest version built,
 PRUNE_SECONDS = 3600.0
 IN_USE = "in-use.lock"
 DISK_STORE = "oxigraph"  # in a version folder: its on-disk store (service.engine.disk_store)
+NQUADS_WAIT_SECONDS = 30.0  # how long a reader waits for a version file written after serving
 QUAD_COUNT = "quads.txt"  # in a version folder: how many quads its dataset.nq holds
 
 
@@ -156,14 +158,21 @@ def hold(snapshot: Snapshot) -> IO[bytes] | None:
     except PermissionError:
         return None  # nor can any pruner of ours
     fcntl.flock(mark, fcntl.LOCK_SH)  # waits while a pruner removes the folder
-    if not snapshot.nquads.exists() or (snapshot.disk_store is not None and not snapshot.disk_store.is_dir()):
+    if not (snapshot.nquads.exists() or _built_in(snapshot.nquads.parent)) or (
+        snapshot.disk_store is not None and not snapshot.disk_store.is_dir()
+    ):
         mark.close()
         raise gone
     return mark
 
 
+def _built_in(folder: Path) -> bool:
+    """Whether `folder` holds a built version (its N-Quads file may still be being written: see `nquads_of`)."""
+    return (folder / STORE_GRAPHS).exists() or (folder / "graphs.txt").exists()
+
+
 def _cached(folder: Path) -> bool:
-    return (folder / "dataset.nq").exists() and ((folder / STORE_GRAPHS).exists() or (folder / "graphs.txt").exists())
+    return (folder / "dataset.nq").exists() and _built_in(folder)
 
 
 def load_snapshot(settings: Settings) -> Snapshot:
@@ -224,8 +233,18 @@ def _last_built(store: Journal) -> dict | None:
         return None
 
 
-def build_newest(settings: Settings) -> dict:
-    """Materialise the store's newest position (one build at a time per store); its version and position."""
+def build_newest(settings: Settings, builder: IncrementalBuilder | None = None, defer: bool = False) -> dict:
+    """Materialise the store's newest position (one build at a time per store); its version and position.
+
+    With a `builder` (a web process's), the closure is maintained from its previous build (service.data.builder),
+    and the summary's "delta" is (the version that build made, the builder's `Delta` since) when it went by deltas.
+    With `defer` too, a version that has such a delta gets its graphs and count now and its N-Quads file from the
+    summary's "finish" (a callable; `nquads_of` waits for the file), so that a process can serve the version by
+    its delta before the whole file is written.
+
+    Raises:
+        rules.Unsupported: from the builder, when the closure needs owlrl (build without it then).
+    """
     store = open_journal(settings)
     assert settings.store_dir is not None
     with open(settings.store_dir / BUILD_LOCK, "a") as lock:
@@ -234,18 +253,53 @@ def build_newest(settings: Settings) -> dict:
         version = store.version(head.seq, head.chain, head.manifest)
         folder = settings.reasoning_cache / version
         folder.mkdir(parents=True, exist_ok=True)
-        if not _cached(folder):
+        cached = _cached(folder)
+        inferred = names.rebase(names.INFERRED_GRAPH, settings.base_iri)
+        if builder is not None:  # also when cached: the builder follows every version its process serves
+            graphs = builder.materialise(store, head)
+            count, text = builder.chunks()
+        elif not cached:
             lines, _ = store.lines_at(head.seq)
-            inferred = names.rebase(names.INFERRED_GRAPH, settings.base_iri)
-            text, graphs = _materialise_lines(lines, inferred, settings.reasoner)
-            write_atomically(folder / "dataset.nq", text.encode("utf-8"))
-            write_atomically(folder / STORE_GRAPHS, ("\n".join([*graphs, inferred]) + "\n").encode())
-            log.info("data version %s (journal position %d) cached at %s", version, head.seq, folder)
-        _snapshot_in(settings, folder, version)  # its on-disk store too, if it needs one: built here, not in a server
+            full, graphs = _materialise_lines(lines, inferred, settings.reasoner)
+            count, text = sum(1 for line in full.split("\n") if line), iter([full.encode()])
         summary = {"version": version, "seq": head.seq, "chain": head.chain}
-        write_atomically(store.path / LAST_BUILT, json.dumps(summary).encode())
+        last_built = json.dumps(summary).encode()
+
+        def finish() -> None:
+            write_atomically(folder / "dataset.nq", text)
+            write_atomically(store.path / LAST_BUILT, last_built)  # a restart serves it: only once it is whole
+
+        later = defer and builder is not None and builder.delta is not None and not cached
+        if not cached:
+            write_atomically(folder / STORE_GRAPHS, ("\n".join([*graphs, inferred]) + "\n").encode())
+            write_atomically(folder / QUAD_COUNT, str(count).encode())  # known: not counted from the file again
+            if not later:
+                write_atomically(folder / "dataset.nq", text)
+            log.info("data version %s (journal position %d) cached at %s", version, head.seq, folder)
+        if not later:
+            _snapshot_in(settings, folder, version)  # its on-disk store too, if it needs one: built here
+            write_atomically(store.path / LAST_BUILT, last_built)
         prune_cache(settings.reasoning_cache, keep=folder)
+    if builder is not None and builder.delta is not None:  # in this process only: what changed since which version
+        delta = builder.delta
+        summary["delta"] = (store.version(delta.since, delta.chain, head.manifest), delta)
+    if later:
+        summary["finish"] = finish
     return summary
+
+
+def nquads_of(snapshot: Snapshot, timeout: float = NQUADS_WAIT_SECONDS) -> Path:
+    """The snapshot's N-Quads file, waiting while its builder writes it (see build_newest's `defer`).
+
+    Raises:
+        NotReadyError: when it is not there within `timeout` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    while not snapshot.nquads.exists():
+        if time.monotonic() > deadline:
+            raise NotReadyError(f"the data of version {snapshot.version} is still being written")
+        time.sleep(0.02)
+    return snapshot.nquads
 
 
 def prune_cache(cache: Path, keep: Path) -> None:

@@ -77,6 +77,11 @@ class Engine(ABC):
     def after_fork(self) -> None:  # noqa: B027 (a hook most engines leave empty)
         """Get ready to answer in a freshly forked query worker (open per-process resources); nothing by default."""
 
+    def apply(self, snapshot: Snapshot, remove: tuple[str, ...], add: tuple[str, ...]) -> bool:
+        """Move the loaded data to `snapshot` by N-Quads lines taken out and put in (a line without a graph is the
+        store's default graph); False when this engine cannot (the caller then loads `snapshot` whole)."""
+        return False
+
 
 OX_UNPROJECTED = re.compile(r"does not contains? variable \?(\S+) in its SELECT projection")
 

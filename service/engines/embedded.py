@@ -65,6 +65,25 @@ class EmbeddedEngine(Engine):
         except OSError as exc:
             raise ConfigError(f"the on-disk store cannot be opened: {exc}") from None
 
+    def apply(self, snapshot: Snapshot, remove: tuple[str, ...], add: tuple[str, ...]) -> bool:
+        """Move the in-memory store to `snapshot` by a delta (see Engine.apply); an on-disk store cannot."""
+        if self.snapshot.disk_store is not None or snapshot.disk_store is not None or self._store is None:
+            return False
+        store = self._store
+        removed = list(ox.parse("\n".join(remove) + "\n", format=ox.RdfFormat.N_QUADS)) if remove else []
+        for quad in removed:
+            store.remove(quad)
+        if add:
+            store.extend(ox.parse("\n".join(add) + "\n", format=ox.RdfFormat.N_QUADS))
+        kept = set(snapshot.graphs)
+        for graph in {quad.graph_name for quad in removed}:
+            if isinstance(graph, ox.NamedNode) and graph.value not in kept:
+                store.remove_graph(graph)  # emptied: the store's named graphs are exactly the snapshot's graphs
+        self.snapshot = snapshot
+        self._inferred = named_node(snapshot.inferred_graph)
+        self._asserted = [ox.NamedNode(g) for g in snapshot.asserted_graphs]
+        return True
+
     def graph_names(self) -> list[str]:
         """The IRIs of the dataset's named graphs."""
         return list(self.snapshot.graphs)

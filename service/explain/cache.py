@@ -18,7 +18,7 @@ log = logging.getLogger("guian_kg.explain")
 
 
 # Bump when the cached explainer's pickled state changes shape.
-CACHE_VERSION = "1"
+CACHE_VERSION = "2"  # 2: the closure comes from the rl engine
 
 
 # --------------------------------------------------------------------------------------------------------------

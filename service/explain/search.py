@@ -31,8 +31,9 @@ from rdflib import OWL, RDF, RDFS, XSD, BNode, Dataset, Literal, URIRef
 from rdflib.term import Node
 
 from service import names
+from service.data import rules
 from service.data.reasoning import full_closure
-from service.data.snapshots import Snapshot
+from service.data.snapshots import Snapshot, nquads_of
 from service.explain.explanation import (
     DEFAULT_MAX_DEPTH,
     DEFAULT_MAX_NODES,
@@ -203,7 +204,7 @@ class Explainer:
         """Build from a Snapshot (its N-Quads file), an rdflib Dataset, or quads (tests, tools)."""
         started = time.perf_counter()
         if isinstance(source, Snapshot):
-            quads: Iterable[Quad] = read_quads(path=source.nquads)
+            quads: Iterable[Quad] = read_quads(path=nquads_of(source))
             self.base_iri, inferred_graph = source.base_iri, source.inferred_graph
         else:
             if isinstance(source, Dataset):
@@ -855,6 +856,10 @@ def _ontology_iri(explainer: Explainer, graph: str) -> str | None:
 
 def _closure(asserted: set[Triple]) -> set[Triple]:
     """The whole OWL 2 RL closure, as service.data.reasoning computes it but before its junk filter."""
-    work = full_closure(asserted)
+    try:  # the rule engine (no owlrl inside a request), plus owlrl's `x owl:sameAs x` (eq-ref) it leaves out
+        work = set(asserted) | set(rules.closure(asserted).triples())
+        work |= {(term, OWL.sameAs, term) for triple in list(work) for term in triple}
+    except rules.Unsupported:  # vocabulary rl does not implement: the reference
+        work = set(full_closure(asserted))
     # Literal subjects (eq-ref, dt-type2 on literals) are never premises of anything worth explaining.
     return {t for t in work if not isinstance(t[0], Literal)}

@@ -26,6 +26,7 @@ from service.errors import (
     GuianError,
     NotFoundError,
     QueryResourceError,
+    QuerySyntaxError,
     StorageError,
     UpdateFailedError,
     UpdateSyntaxError,
@@ -34,7 +35,7 @@ from service.errors import (
 )
 from service.journal.log import Journal
 from service.journal.records import Head, canonical_lines, parse_lines
-from service.sparql.lexer import syntax_position
+from service.sparql.lexer import syntax_position, tokens
 from service.sparql.rdf_input import parse_upload
 
 log = logging.getLogger("guian_kg.writes")
@@ -82,22 +83,22 @@ class Replica:
         kind = request["kind"]
         created = False
         if kind == "update":
-            before = set(self.data)
-            try:
-                self.data.update(request["text"], base_iri=request.get("base_iri"))
-            except SyntaxError as exc:
-                message = str(exc)
-                where = syntax_position(message)
-                extra = {"line": where[0], "column": where[1]} if where else {}
-                raise UpdateSyntaxError(message[:1000], **extra) from None
-            except RuntimeError as exc:
-                raise UpdateFailedError(str(exc)[:500]) from None
-            after = set(self.data)
-            deleted, inserted = before - after, after - before
+            text, base_iri = request["text"], request.get("base_iri")
+            mentioned = _data_quads(text, base_iri)
+            if mentioned is not None:  # only INSERT DATA / DELETE DATA: only the quads they name can change
+                present = {quad for quad in mentioned if quad in self.data}
+                self._update(text, base_iri)
+                now = {quad for quad in mentioned if quad in self.data}
+                deleted, inserted = present - now, now - present
+            else:  # any other update: compare the whole data before and after
+                before = set(self.data)
+                self._update(text, base_iri)
+                after = set(self.data)
+                deleted, inserted = before - after, after - before
             for quad in inserted:
                 self.data.remove(quad)
             self.data.extend(deleted)
-            self._drop_empty_graphs()
+            self._drop_empty_graphs({quad.graph_name for quad in mentioned} if mentioned is not None else None)
         else:
             graph = request.get("graph")
             old = self._graph(graph) if graph else set()
@@ -123,12 +124,79 @@ class Replica:
             )
         return {"delete": canonical_lines(deleted), "insert": canonical_lines(inserted), "created": created}
 
-    def _drop_empty_graphs(self) -> None:
-        # CREATE GRAPH leaves an empty graph that the journal (quads only) cannot carry: forget it, so that every
-        # replica answers the next CREATE/DROP alike.
-        for graph in list(self.data.named_graphs()):
+    def _update(self, text: str, base_iri: str | None) -> None:
+        try:
+            self.data.update(text, base_iri=base_iri)
+        except SyntaxError as exc:
+            message = str(exc)
+            where = syntax_position(message)
+            extra = {"line": where[0], "column": where[1]} if where else {}
+            raise UpdateSyntaxError(message[:1000], **extra) from None
+        except RuntimeError as exc:
+            raise UpdateFailedError(str(exc)[:500]) from None
+
+    def _drop_empty_graphs(self, candidates: set | None = None) -> None:
+        # CREATE GRAPH (or an insert taken back) leaves an empty graph that the journal (quads only) cannot carry:
+        # forget it, so that every replica answers the next CREATE/DROP alike. `candidates`: the only graphs that
+        # may have become empty (None: any).
+        graphs = list(self.data.named_graphs()) if candidates is None else candidates
+        for graph in graphs:
+            if isinstance(graph, ox.DefaultGraph):
+                continue
             if next(iter(self.data.quads_for_pattern(None, None, None, graph)), None) is None:
                 self.data.remove_graph(graph)
+
+
+_DATA_WORDS = frozenset(("base", "prefix", "insert", "delete", "data"))
+
+
+def _data_quads(text: str, base_iri: str | None) -> set[ox.Quad] | None:
+    """Every quad an update made only of INSERT DATA / DELETE DATA operations names; None for any other update
+    (or one naming a blank node, which a second evaluation would name afresh).
+
+    The operations are found by the lexer (keywords outside braces); their quads by evaluating the same text with
+    each DELETE turned into INSERT (same length, so positions hold) over an empty store.
+    """
+    try:
+        toks = tokens(text)
+    except QuerySyntaxError:
+        return None
+    depth, words, deletes = 0, [], []
+    for token in toks:
+        if token.kind == "punct" and token.text in ("{", "(", "["):
+            depth += 1
+        elif token.kind == "punct" and token.text in ("}", ")", "]"):
+            depth -= 1
+        elif depth == 0 and token.kind == "word":
+            word = token.text.lower()
+            if word not in _DATA_WORDS:
+                return None
+            words.append(word)
+            if word == "delete":
+                deletes.append(token.pos)
+    operations = [w for w in words if w not in ("base", "prefix")]
+    if not operations or operations[1::2] != ["data"] * (len(operations) // 2) or len(operations) % 2:
+        return None
+    if any(w not in ("insert", "delete") for w in operations[::2]):
+        return None
+    for pos in deletes:
+        text = text[:pos] + "INSERT" + text[pos + 6 :]
+    scratch = ox.Store()
+    try:
+        scratch.update(text, base_iri=base_iri)
+    except (SyntaxError, RuntimeError):
+        return None  # the real evaluation gives the error
+    quads = set(scratch)
+    if any(_has_blank_node(quad) for quad in quads):
+        return None
+    return quads
+
+
+def _has_blank_node(quad: ox.Quad | ox.Triple) -> bool:
+    return any(
+        isinstance(term, ox.BlankNode) or (isinstance(term, ox.Triple) and _has_blank_node(term))
+        for term in (quad.subject, quad.predicate, quad.object)
+    )
 
 
 def _write_frame(fd: int, header: dict, body: bytes = b"") -> None:

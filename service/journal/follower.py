@@ -38,9 +38,48 @@ class Follower:
     _failed_at: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _idle: threading.Event = field(default_factory=threading.Event)
+    # read-your-writes: the journal's stat key and the moment it was taken, for the version being served
+    _served_key: tuple | None = None
+    _served_since: float = float("-inf")
+    _installed: threading.Condition = field(default_factory=threading.Condition)
 
     def __post_init__(self) -> None:
         self._idle.set()
+
+    def current(self) -> bool:
+        """Whether the served version holds every record the journal holds now (two stats when nothing moved)."""
+        key = self._key()
+        if key is None or key == self._served_key or self._stopped:
+            return True
+        head = self.store.head()
+        if self.store.version(head.seq, head.chain, head.manifest) != self.served:
+            return False
+        with self._installed:  # the journal moved without a new position (a checkpoint), or a first look
+            self._served_key = key
+        return True
+
+    def wait_current(self, timeout: float) -> bool:
+        """Block until the served version holds every record acknowledged before this call (read-your-writes).
+
+        A build samples the journal's stat key before it reads the head: once a version is installed whose key
+        was taken after this call began, or equals the key seen here, every write acknowledged before this call
+        is in it. False at `timeout` (a build failed or is slow); True at once when nothing moved.
+        """
+        if self.current():
+            return True
+        asked, key = time.monotonic(), self._key()
+        deadline = asked + timeout
+        self._failed_at = 0.0  # a reader waits: retry a failed build now rather than after retry_after
+        self.poll()
+        with self._installed:
+            while not (self._served_since >= asked or self._served_key == key or self._stopped):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._installed.wait(min(left, 0.5))
+                if not self._running:
+                    self.poll()  # a build that failed (or coalesced past us): start another
+        return True
 
     def _key(self) -> tuple | None:
         try:
@@ -71,12 +110,16 @@ class Follower:
     def _run(self) -> None:
         try:
             while True:
+                sampled, key = time.monotonic(), self._key()  # before the build reads the head
                 snapshot = self.build()
                 if snapshot.version != self.served:
                     if not self.install(snapshot):
                         self._stopped = True
                         return
                     self.served = snapshot.version
+                with self._installed:
+                    self._served_key, self._served_since = key, sampled
+                    self._installed.notify_all()
                 with self._lock:
                     if not self._again:
                         return
@@ -90,6 +133,8 @@ class Follower:
                 self._running = False
                 self._again = False
             self._idle.set()
+            with self._installed:
+                self._installed.notify_all()
 
     def catch_up(self, timeout: float = 120.0) -> str | None:
         """Build and install the newest version now (after any build in progress); the version then served."""

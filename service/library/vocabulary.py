@@ -182,3 +182,24 @@ def load_vocabulary(cache_dir: Path | None = None) -> Vocabulary:
         return vocabulary_of(stamp, cache_dir)
     except (OSError, SyntaxError) as exc:
         raise ConfigError(f"cannot build the named-query vocabulary from the data files: {exc}") from None
+
+
+@functools.lru_cache(maxsize=4)
+def vocabulary_of_version(nquads: Path, inferred_graph: str) -> Vocabulary:
+    """The vocabulary of one data version's asserted quads (its N-Quads file less the inferred graph).
+
+    Kept as JSON beside the file (every process of the service reads it once per version, the first builds it).
+    """
+    cached = nquads.parent / "vocabulary.json"
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        return Vocabulary.from_json(json.loads(cached.read_bytes()))
+    store = ox.Store()
+    inferred = ox.NamedNode(inferred_graph)
+    store.extend(q for q in ox.parse(path=nquads, format=ox.RdfFormat.N_QUADS) if q.graph_name != inferred)
+    vocabulary = build_vocabulary(store)
+    del store
+    with contextlib.suppress(OSError):  # a read-only cache: build it again next time
+        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=cached.parent, delete=False) as tmp:
+            json.dump(vocabulary.to_json(), tmp, ensure_ascii=False)
+        os.replace(tmp.name, cached)
+    return vocabulary

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import faulthandler
+import functools
 import gc
 import json
 import logging
@@ -42,6 +43,7 @@ from typing import IO, Any
 
 from service import errors
 from service.config import Settings
+from service.data.builder import Delta
 from service.data.snapshots import Snapshot, hold, load_snapshot
 from service.engines.base import Engine, QueryJob, QueryOutcome, query_from
 from service.errors import (
@@ -59,6 +61,7 @@ log = logging.getLogger("guian_kg.executor")
 _LENGTH = struct.Struct("!I")
 _PID = struct.Struct("!i")
 _SPAWN_TIMEOUT = 30.0  # seconds the zygote may take to fork one worker
+_ADVANCE_TIMEOUT = 120.0  # seconds the zygote may take to apply a delta
 _HEADROOM = 64 * 2**20  # address space a worker needs beyond what it inherits, to run a small query
 _IN_USE_MARKS: set[int] = set()  # fds of the version marks this process's executors hold (see _close_inherited)
 
@@ -199,7 +202,29 @@ def _spawn_worker(ctl: socket.socket, engine: Engine, memory_bytes: int) -> None
         os.close(pidfd)
 
 
-def _zygote_main(ctl: socket.socket, load_engine: Callable[[], Engine], memory_mb: int) -> None:
+def _advance(ctl: socket.socket, engine: Engine, marks: set[int]) -> None:
+    """Move the engine to a newer version by the delta that follows on `ctl`; reply "moved", "declined" (nothing
+    changed: the engine cannot) or "failed" (then exit: the data may be half-moved, no worker may fork from it)."""
+    snapshot, remove, add = pickle.loads(_recv(ctl))
+    try:
+        outcome = "moved" if engine.apply(snapshot, remove, add) else "declined"
+    except Exception:
+        log.exception("moving the loaded data to version %s failed", snapshot.version)
+        outcome = "failed"
+    if outcome == "moved":
+        for fd in marks:  # the version this zygote loaded is no longer read here: let the cache prune it
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        marks.clear()
+        gc.freeze()
+    _send(ctl, outcome.encode())
+    if outcome == "failed":
+        raise SystemExit(0)
+
+
+def _zygote_main(
+    ctl: socket.socket, load_engine: Callable[[], Engine], memory_mb: int, marks: set[int] | None = None
+) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the web process, which then closes us
     try:
         engine = load_engine()
@@ -220,8 +245,12 @@ def _zygote_main(ctl: socket.socket, load_engine: Callable[[], Engine], memory_m
         _reap()
         if not readable:
             continue
-        if not ctl.recv(1):
+        command = ctl.recv(1)
+        if not command:
             return  # the web process closed the executor or died
+        if command == b"a":
+            _advance(ctl, engine, marks if marks is not None else set())
+            continue
         try:
             _spawn_worker(ctl, engine, memory_mb * 2**20)
         except OSError:
@@ -253,70 +282,42 @@ def _kill(worker: _Worker) -> None:
         os.close(worker.pidfd)
 
 
-def _shutdown(ctl: socket.socket, zygote: int, workers: dict[int, _Worker], in_use: IO[bytes] | None) -> None:
-    for worker in list(workers.values()):
-        _kill(worker)
-    workers.clear()
-    ctl.close()
-    try:
-        os.kill(zygote, signal.SIGKILL)  # our own child, not yet waited for: the pid is still ours
-        os.waitpid(zygote, 0)
-    except (ProcessLookupError, ChildProcessError):
-        pass
-    if in_use is not None:  # last: no process of this executor reads the version any more
-        _IN_USE_MARKS.discard(in_use.fileno())
-        in_use.close()
+class _Zygote:
+    """A zygote process (the engine loaded at one data version) and the web process's end of its control socket.
 
-
-class QueryExecutor:
-    """A pool of `settings.query_workers` worker processes that answer QueryJobs within a time limit.
-
-    The engine is loaded as `engine_factory(settings, snapshot)` (e.g. `engine_for`) in the zygote, never in
-    this process; `snapshot` defaults to `load_snapshot(settings)`. Thread-safe.
+    Executors of successive versions share it: `advance` moves its engine to the next version by a delta (a few
+    quads instead of a whole load), and from then on it forks workers of that version only; an executor of an
+    older version that needs a worker after that starts a zygote of its own. It ends when its last user releases it.
+    Thread-safe.
     """
 
     def __init__(
         self,
         settings: Settings,
         engine_factory: Callable[[Settings, Snapshot], Engine],
-        snapshot: Snapshot | None = None,
+        snapshot: Snapshot,
+        in_use: IO[bytes] | None,
     ) -> None:
-        """Start the zygote, load the engine there and fork the workers.
-
-        Raises:
-            ConfigError: when query_memory_mb is below what a worker already maps, or the engine fails to load.
-        """
-        if snapshot is None:
-            snapshot = load_snapshot(settings)
-        self.settings = settings
-        self.snapshot = snapshot
-        in_use = hold(snapshot)
         keep = {in_use.fileno()} if in_use is not None else set()
-        _IN_USE_MARKS.update(keep)
+        self.version = snapshot.version
+        self.users = 1
+        self._lock = threading.Lock()
         self._ctl, zygote_end = socket.socketpair()
         try:
             pid = os.fork()
         except OSError:
-            for end in (self._ctl, zygote_end, in_use):
-                if end is not None:
-                    end.close()
-            _IN_USE_MARKS.difference_update(keep)
+            self._ctl.close()
+            zygote_end.close()
             raise
         if pid == 0:
             try:
                 _close_inherited(keep={zygote_end.fileno(), *keep})
-                _zygote_main(zygote_end, lambda: engine_factory(settings, snapshot), settings.query_memory_mb)
+                load = functools.partial(engine_factory, settings, snapshot)
+                _zygote_main(zygote_end, load, settings.query_memory_mb, keep)
             finally:
                 os._exit(0)
         zygote_end.close()
-        self._zygote = pid
-        self._workers: dict[int, _Worker] = {}
-        self._idle: list[_Worker] = []
-        self._replacing = 0  # workers being replaced right now
-        self._cond = threading.Condition()
-        self._spawn_lock = threading.Lock()
-        self._closed = False
-        self._finalizer = weakref.finalize(self, _shutdown, self._ctl, self._zygote, self._workers, in_use)
+        self.pid = pid
         try:
             hello = pickle.loads(_recv(self._ctl))
         except EOFError:
@@ -333,20 +334,22 @@ class QueryExecutor:
                 f"query_memory_mb={settings.query_memory_mb} is below what a query worker maps once the engine "
                 f"is loaded; use at least {need // 2**20 + 1}"
             )
-        try:
-            for _ in range(settings.query_workers):
-                self._add(self._spawn())
-        except BaseException:
-            self.close()
-            raise
 
-    # -- pool -------------------------------------------------------------------------------------------
+    def spawn(self, version: str) -> _Worker | None:
+        """A new worker at `version`, ready; None when this zygote has moved past that version.
 
-    def _spawn(self) -> _Worker:
-        with self._spawn_lock:
+        Raises:
+            NotReadyError: when the zygote is gone or the worker did not get ready.
+        """
+        with self._lock:
+            if version != self.version:
+                return None
             self._ctl.settimeout(_SPAWN_TIMEOUT)
-            self._ctl.sendall(b"s")
-            message, fds, _, _ = socket.recv_fds(self._ctl, _PID.size, 2)
+            try:
+                self._ctl.sendall(b"s")
+                message, fds, _, _ = socket.recv_fds(self._ctl, _PID.size, 2)
+            except OSError:
+                message, fds = b"", []
         if len(message) != _PID.size or len(fds) != 2:
             for fd in fds:
                 os.close(fd)
@@ -363,6 +366,135 @@ class QueryExecutor:
             _kill(worker)
             raise errors.from_code(meta["code"], meta["detail"])
         return worker
+
+    def advance(self, since: str, snapshot: Snapshot, delta: Delta) -> bool:
+        """Move to `snapshot` by `delta` (made from version `since`) and take one more user; False (nothing taken)
+        when the zygote is not at `since` or its engine cannot move (it then ends: its users start their own)."""
+        with self._lock:
+            if self.version != since or self.users <= 0:
+                return False
+            self._ctl.settimeout(_ADVANCE_TIMEOUT)
+            try:
+                self._ctl.sendall(b"a")
+                _send(self._ctl, pickle.dumps((snapshot, delta.remove, delta.add), protocol=pickle.HIGHEST_PROTOCOL))
+                outcome = bytes(_recv(self._ctl)).decode()
+            except (OSError, EOFError):
+                outcome = "failed"
+            if outcome == "moved":
+                self.version = snapshot.version
+                self.users += 1
+            elif outcome != "declined":
+                self.version = ""  # gone: its users fork from zygotes of their own
+            return outcome == "moved"
+
+    def release(self) -> None:
+        """One user fewer; the last one ends the process."""
+        with self._lock:
+            self.users -= 1
+            last = self.users == 0
+        if last:
+            self.close()
+
+    def close(self) -> None:
+        self._ctl.close()
+        try:
+            os.kill(self.pid, signal.SIGKILL)  # our own child, not yet waited for: the pid is still ours
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+
+
+def _shutdown(zygote: list[_Zygote], workers: dict[int, _Worker], in_use: IO[bytes] | None) -> None:
+    for worker in list(workers.values()):
+        _kill(worker)
+    workers.clear()
+    zygote[0].release()
+    if in_use is not None:  # last: no process of this executor reads the version any more
+        _IN_USE_MARKS.discard(in_use.fileno())
+        in_use.close()
+
+
+class QueryExecutor:
+    """A pool of `settings.query_workers` worker processes that answer QueryJobs within a time limit.
+
+    The engine is loaded as `engine_factory(settings, snapshot)` (e.g. `engine_for`) in the zygote, never in
+    this process; `snapshot` defaults to `load_snapshot(settings)`. `moved_from` makes the executor of the next
+    version from the one before by a delta, moving its zygote forward instead of loading the data again.
+    Thread-safe.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        engine_factory: Callable[[Settings, Snapshot], Engine],
+        snapshot: Snapshot | None = None,
+        zygote: _Zygote | None = None,
+    ) -> None:
+        """Start the zygote (or use `zygote`, already at `snapshot` and counting this executor) and fork the workers.
+
+        Raises:
+            ConfigError: when query_memory_mb is below what a worker already maps, or the engine fails to load.
+        """
+        if snapshot is None:
+            snapshot = load_snapshot(settings)
+        self.settings = settings
+        self.snapshot = snapshot
+        self._factory = engine_factory
+        in_use = hold(snapshot)
+        self._in_use = in_use
+        keep = {in_use.fileno()} if in_use is not None else set()
+        _IN_USE_MARKS.update(keep)
+        try:
+            if zygote is None:
+                zygote = _Zygote(settings, engine_factory, snapshot, in_use)
+        except BaseException:
+            if in_use is not None:
+                _IN_USE_MARKS.difference_update(keep)
+                in_use.close()
+            raise
+        self._zygote = [zygote]
+        self.engine_name: str = zygote.engine_name
+        self._workers: dict[int, _Worker] = {}
+        self._idle: list[_Worker] = []
+        self._replacing = 0  # workers being replaced right now
+        self._cond = threading.Condition()
+        self._spawn_lock = threading.Lock()
+        self._closed = False
+        self._finalizer = weakref.finalize(self, _shutdown, self._zygote, self._workers, in_use)
+        try:
+            for _ in range(settings.query_workers):
+                self._add(self._spawn())
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def moved_from(cls, previous: QueryExecutor, snapshot: Snapshot, since: str, delta: Delta) -> QueryExecutor | None:
+        """The executor of `snapshot`, made by moving `previous`'s zygote forward by `delta` (made from version
+        `since`); None when it cannot be (blank nodes, another version, an engine that cannot apply deltas)."""
+        if delta.has_blank_nodes or previous.closed:
+            return None
+        zygote = previous._zygote[0]
+        if not zygote.advance(since, snapshot, delta):
+            return None
+        try:
+            return cls(previous.settings, previous._factory, snapshot, zygote=zygote)
+        except BaseException:
+            zygote.release()
+            raise
+
+    # -- pool -------------------------------------------------------------------------------------------
+
+    def _spawn(self) -> _Worker:
+        with self._spawn_lock:
+            worker = self._zygote[0].spawn(self.snapshot.version)
+            if worker is None:  # the zygote moved on to a newer version: this one gets a zygote of its own
+                own = _Zygote(self.settings, self._factory, self.snapshot, self._in_use)
+                old, self._zygote[0] = self._zygote[0], own
+                old.release()
+                worker = own.spawn(self.snapshot.version)
+                assert worker is not None
+            return worker
 
     def _add(self, worker: _Worker) -> None:
         with self._cond:
@@ -413,7 +545,7 @@ class QueryExecutor:
     @property
     def zygote_pid(self) -> int:
         """Process id of the zygote that holds the loaded engine (for metrics and tests)."""
-        return self._zygote
+        return self._zygote[0].pid
 
     @property
     def closed(self) -> bool:

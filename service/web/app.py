@@ -5,21 +5,25 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import threading
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
 from service.config import Settings, export_settings, load_settings
-from service.data.snapshots import Snapshot, load_snapshot, open_journal, snapshot_of
+from service.data import rules
+from service.data.builder import Delta, IncrementalBuilder
+from service.data.snapshots import Snapshot, build_newest, load_snapshot, open_journal, snapshot_of
 from service.data.sources import shipped_graphs
 from service.engines.factory import engine_for
 from service.errors import GuianError
 from service.journal.follower import Follower
+from service.journal.log import Journal
 from service.journal.protection import SourceGraphs
 from service.journal.writer import Writer, ephemeral_store_dir, run_build
 from service.runtime.executor import QueryExecutor
@@ -43,6 +47,8 @@ log = logging.getLogger("guian_kg.app")
 
 
 BLUEPRINTS = (sparql_bp, store_bp, void_bp, ops_bp, pages_bp, explain_bp, api_bp, workbench_bp, ask_bp)
+
+NO_WAIT = frozenset({"ops.healthz", "ops.readyz", "ops.metrics", "static"})
 
 
 def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
@@ -76,9 +82,14 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             source = SourceGraphs(() if settings.source_writes else shipped_graphs(settings.base_iri))
             state.writer = Writer(store, snapshot.inferred_graph, *limits, source=source)
             weakref.finalize(app, state.writer.close)
+        builder = IncrementalBuilder(snapshot.inferred_graph) if settings.reasoner == "rl" else None
         state.follower = Follower(
-            store, partial(_build_newest, settings), partial(_install, state), served=snapshot.version
+            store, partial(_build_newest, settings, builder), partial(_install, state), served=snapshot.version
         )
+        if builder is not None and settings.update_token:
+            # The builder's first build runs the closure over the whole data: here, in the background, rather than
+            # in the first read after the first write.
+            threading.Thread(target=_warm, args=(builder, store), name="guian-kg-builder-warm", daemon=True).start()
     app.extensions[EXTENSION] = state
 
     for blueprint in BLUEPRINTS:
@@ -103,21 +114,69 @@ def behind_guard(app: Flask) -> Flask:
     return app
 
 
-def _build_newest(settings: Settings) -> Snapshot:
-    """Materialise the store's newest version in a child process and return its snapshot."""
+class _Built(NamedTuple):
+    """A version built for serving; the delta that leads to it from the version before, (that version, Delta), or
+    None; and what writes its N-Quads file when that was left for after serving it (None: written)."""
+
+    snapshot: Snapshot
+    delta: tuple[str, Delta] | None = None
+    finish: Callable[[], None] | None = None
+
+    @property
+    def version(self) -> str:
+        return self.snapshot.version
+
+
+def _build_newest(settings: Settings, builder: IncrementalBuilder | None) -> _Built:
+    """Materialise the store's newest version: here, from this process's previous closure (incremental
+    reasoning), or in a child process (the whole closure; owlrl where the rule engine cannot)."""
+    if builder is not None:
+        try:
+            summary = build_newest(settings, builder, defer=True)
+            return _Built(snapshot_of(settings, summary["version"]), summary.get("delta"), summary.get("finish"))
+        except rules.Unsupported as exc:
+            log.warning("the rule engine cannot maintain this closure (%s): building in a child process", exc)
     env = dict(os.environ)
     export_settings(settings, env)
-    return snapshot_of(settings, run_build(env)["version"])
+    return _Built(snapshot_of(settings, run_build(env)["version"]))
 
 
-def _install(state: ServiceState, snapshot: Snapshot) -> bool:
-    """Serve `snapshot` with a new executor (the old one closes when the requests that use it have ended)."""
+def _install(state: ServiceState, built: _Built) -> bool:
+    """Serve a new version with a new executor (the old one closes when the requests that use it have ended): the
+    old executor's zygote moved forward by the delta when there is one (its file is written meanwhile), else one
+    that loads the file."""
     current = state.executor  # outside a request: the one being served
     if current is not None and current.closed:
         return False  # the app was shut down
-    state.swap(snapshot, QueryExecutor(state.settings, engine_for, snapshot))
-    log.info("now serving data version %s", snapshot.version)
+    executor = None
+    if current is not None and built.delta is not None and built.delta[0] == current.snapshot.version:
+        executor = QueryExecutor.moved_from(current, built.snapshot, *built.delta)
+    if built.finish is not None:
+        if executor is None:
+            built.finish()  # a whole load reads the file
+        else:
+            threading.Thread(target=_finish, args=(built,), name="guian-kg-version-file", daemon=True).start()
+    moved = executor is not None
+    if executor is None:
+        executor = QueryExecutor(state.settings, engine_for, built.snapshot)
+    state.swap(built.snapshot, executor)
+    log.info("now serving data version %s (%s)", built.version, "moved by its delta" if moved else "loaded")
     return True
+
+
+def _warm(builder: IncrementalBuilder, store: Journal) -> None:
+    try:
+        builder.materialise(store, store.head())
+    except Exception:  # the follower's next build runs the whole closure again
+        log.exception("preparing the incremental closure failed")
+
+
+def _finish(built: _Built) -> None:
+    assert built.finish is not None
+    try:
+        built.finish()
+    except OSError:
+        log.exception("writing the file of data version %s failed", built.version)
 
 
 def _release_version(exc: BaseException | None) -> None:
@@ -125,6 +184,12 @@ def _release_version(exc: BaseException | None) -> None:
     state.release()
 
 
+def _store_write() -> bool:
+    return request.endpoint == "store.graph_store" and request.method in ("PUT", "POST", "DELETE")
+
+
 def _follow_journal() -> None:
+    if request.endpoint in NO_WAIT or request.endpoint == "sparql.update" or _store_write():
+        return  # liveness, readiness and metrics answer at once; a write is evaluated at the journal's head
     state: ServiceState = current_app.extensions[EXTENSION]
     state.follow()

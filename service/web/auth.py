@@ -86,7 +86,7 @@ def apply_write(op: WriteOp) -> Response:
         "changed": receipt.changed,
     }
     audit_log.info(json.dumps({**line, "status": status, **result}, ensure_ascii=False))
-    st.follow()
     response = Response(json.dumps(result), status=status, content_type="application/json")
     response.headers["Cache-Control"] = "no-store"
+    response.headers["Data-Version"] = receipt.data_version
     return response

@@ -57,7 +57,8 @@ class FastAnswers:
             environ.get("HTTP_HOST", ""),
             environ.get("wsgi.url_scheme", ""),
         )
-        state.follow()
+        if not state.current():
+            return self.app(environ, start_response)  # the app waits for the newest version first
         answer = state.cache.get(key, state.served_version)
         if answer is None:
             environ[REQUEST_KEY] = key

@@ -40,6 +40,7 @@ def answer_headers(answer: Answer, revalidated: bool = False) -> list[tuple[str,
         ("ETag", answer.etag),
         ("Cache-Control", CACHE_CONTROL),
         ("Vary", "Accept"),
+        ("Data-Version", answer.version),
     ]
 
 
@@ -67,6 +68,9 @@ def common_headers(response: Response) -> Response:
             response.headers.setdefault(name, value)
     if "request_id" in g:
         response.headers["X-Request-Id"] = g.request_id
+    data = g.get("guian_kg_data")
+    if data is not None and data[0] is not None:
+        response.headers.setdefault("Data-Version", data[0].version)  # the version that answered
     return response
 
 

@@ -50,6 +50,8 @@ def render_problem(exc: GuianError) -> Response:
     response.headers["Cache-Control"] = "no-store"
     if exc.status == 401:
         response.headers["WWW-Authenticate"] = 'Bearer realm="guian-kg"'
+    if exc.code == "not-ready":
+        response.headers["Retry-After"] = "1"
     return response
 
 

@@ -84,6 +84,10 @@ class QueryRecord:
     query_sha256: str = ""  # of the query text (12 hex), for the log line and a kept answer
 
 
+# How long a request waits for this process to serve the newest acknowledged write before answering 503.
+CATCH_UP_SECONDS = 30.0
+
+
 class ServiceState:
     """Everything a request needs: settings, the data snapshot, the query executor, metrics, the writer.
 
@@ -180,9 +184,28 @@ class ServiceState:
             old.close()
 
     def follow(self) -> None:
-        """Notice a newer journal position (a stat) and have it built in the background."""
-        if self.follower is not None:
-            self.follower.poll()
+        """Serve every write acknowledged before this request (read-your-writes, monotonic reads).
+
+        Two stats when nothing moved; else wait until this process serves a version holding the journal's newest
+        position (built and installed by the follower).
+
+        Raises:
+            NotReadyError: (503, Retry-After) when that version is not served within CATCH_UP_SECONDS.
+        """
+        if self.follower is not None and not self.follower.wait_current(CATCH_UP_SECONDS):
+            raise NotReadyError(
+                f"the newest acknowledged data version is not served yet (serving {self.follower.served})"
+            )
+
+    def current(self, wait: float = 0.0) -> bool:
+        """Whether this process serves every acknowledged write, waiting at most `wait` seconds for it (a build
+        starts when it does not)."""
+        if self.follower is None or self.follower.current():
+            return True
+        if wait > 0:
+            return self.follower.wait_current(wait)
+        self.follower.poll()
+        return False
 
     @property
     def ready(self) -> bool:

@@ -77,6 +77,7 @@ def test_a_syntax_error_shows_while_typing_in_the_pages_language(server: str, pa
     assert error.get_attribute("data-source") == "lint"
     assert error.get_attribute("data-line") == "3"
     assert re.match(r"第 3 行，第 \d+ 列 — SPARQL 语法错误", error.inner_text()), error.inner_text()
+    page.locator(".cm-lintRange-error").first.wait_for()  # the editor marks the range (it may lag the message)
     assert page.locator(".cm-lintRange-error").count() == 1
     assert page.locator("#results table").count() == 0  # nothing ran
     page.screenshot(path=artifacts / "workbench-error-while-typing-zh.png")

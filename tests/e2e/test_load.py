@@ -237,24 +237,20 @@ def test_32_clients_mixed_load(loaded_server, tmp_path: Path) -> None:
         thread.join(60)
     elapsed = time.monotonic() - began
 
-    # No lost update: once the newest version is served, the counter equals the acknowledged increments.
+    # No lost update, read-your-writes: the first query after the run sees every acknowledged increment.
     head = Journal(store_dir).head()
-    deadline = time.monotonic() + 180
-    while not requests.get(base + "/readyz", timeout=10).json()["data_version"].endswith(f"-{head.seq}"):
-        assert time.monotonic() < deadline, "the server did not catch up with the journal"
-        time.sleep(0.5)
 
     def served_counter() -> int:
-        rows = requests.get(base + "/sparql", params={"query": COUNT_COUNTER}, timeout=30).json()["results"]
+        rows = requests.get(base + "/sparql", params={"query": COUNT_COUNTER}, timeout=60).json()["results"]
         return int(rows["bindings"][0]["v"]["value"])
 
-    # Each web worker follows the journal on its own requests: /readyz may have been answered by one that has
-    # caught up while the query goes to one still building. Ask until the answering worker has caught up too;
-    # a lost (or doubled) increment never does, and fails below.
     counter = served_counter()
-    while counter != increments[0] and time.monotonic() < deadline:
-        time.sleep(0.5)
-        counter = served_counter()
+    for _ in range(30):  # each web worker answers /readyz for itself: probe again while one catches up
+        ready = requests.get(base + "/readyz", timeout=60)
+        if ready.status_code != 503:
+            break
+        time.sleep(float(ready.headers["Retry-After"]))
+    assert ready.status_code == 200 and ready.json()["data_version"].endswith(f"-{head.seq}")
 
     total = sum(sum(by_status.values()) for by_status in statuses.values())
     report = {

@@ -1,8 +1,7 @@
 """Writes over HTTP: SPARQL 1.1 Update at /update, the Graph Store Protocol at /store, on both engines.
 
-Every write goes to the app's journal (a temporary store folder when no --store-dir is given); a test that
-reads its writes back calls `catch_up`, which materialises the new version as the service does in the
-background (a child process runs owlrl: some seconds each).
+Every write goes to the app's journal (a temporary store folder when no --store-dir is given); the next request
+waits until the process serves the version holding it (read-your-writes), so tests read their writes back at once.
 """
 
 from __future__ import annotations
@@ -122,10 +121,11 @@ def test_writes_become_visible_with_reasoning_and_a_new_version(writable_each):
         "/store", query_string={"graph": "http://example.org/g"}, data=TURTLE, headers=AUTH, content_type="text/turtle"
     )
     assert put.status_code == 201 and put.json["seq"] == 2
-    assert select(client, CO_HANDLERS) == []  # acknowledged (durable), not visible until built
-
-    served = state(writable).follower.catch_up()
-    assert served == put.json["data_version"] != old_version
+    assert put.headers["Data-Version"] == put.json["data_version"] != old_version
+    # read-your-writes: the very next request sees the write and what it entails (it waits for the version)
+    read = client.get("/sparql", query_string={"query": CO_HANDLERS})
+    assert read.headers["Data-Version"] == put.json["data_version"]
+    served = put.json["data_version"]
     assert client.get("/readyz").json["data_version"] == served
     # the closure follows the asserted data: land management is section 6's
     assert select(client, CO_HANDLERS) == [names.ID + "section/6"]
@@ -144,9 +144,10 @@ def test_a_dataset_served_from_disk_is_swapped_for_the_new_versions_store(embedd
     client = app.test_client()
     old, old_executor = state(app).snapshot, state(app).executor
     assert old.disk_store is not None
-    assert update(client, INSERT_PROJECT).status_code == 200
-    served = state(app).follower.catch_up()
-    new = state(app).snapshot
+    written = update(client, INSERT_PROJECT)
+    assert written.status_code == 200
+    assert select(client, CO_HANDLERS) == [names.ID + "section/6"]  # the next request: the new version
+    served, new = written.json["data_version"], state(app).snapshot
     assert served == new.version != old.version
     assert new.disk_store is not None and new.disk_store.parent.name == new.version
     assert select(client, CO_HANDLERS) == [names.ID + "section/6"]
@@ -414,3 +415,24 @@ def test_queries_nested_too_deep_are_400(client, assert_problem):
         400,
         "query-syntax",
     )
+
+
+def test_a_bulk_upload_is_one_version_and_readable_at_once(embedded_app):
+    """20,000 triples by one Graph Store PUT (a body limit raised for it): one journal position, one version, all
+    of them in the next read."""
+    writable = embedded_app(max_request_bytes=8 * 2**20)
+    client = writable.test_client()
+    body = "".join(f'<http://example.org/bulk/{i}> <http://example.org/p> "{i}" .\n' for i in range(20_000))
+    put = client.put(
+        "/store",
+        query_string={"graph": "http://example.org/bulk"},
+        data=body.encode(),
+        headers=AUTH,
+        content_type="application/n-triples",
+    )
+    assert put.status_code == 201, put.get_data(as_text=True)
+    assert put.json["seq"] == head_seq(writable) == 1 and put.json["inserted"] == 20_000
+    count = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <http://example.org/bulk> { ?s ?p ?o } }"
+    read = client.get("/sparql", query_string={"query": count})
+    assert read.headers["Data-Version"] == put.json["data_version"]
+    assert read.json["results"]["bindings"][0]["n"]["value"] == "20000"

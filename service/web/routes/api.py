@@ -8,15 +8,18 @@ negotiation, `format=`, `infer=` and `timeout=`; its parameters are bound as RDF
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from flask import Blueprint, Response, current_app, jsonify, request, url_for
 from flask.blueprints import BlueprintSetupState
 
 from service import completion
 from service.ask.openapi import with_ask
+from service.data.snapshots import nquads_of
 from service.errors import BadRequestError
 from service.library.openapi import openapi_document
 from service.library.queries import RESERVED, Library, load_library
-from service.library.vocabulary import load_vocabulary
+from service.library.vocabulary import load_vocabulary, vocabulary_of_version
 from service.sparql.protocol import CONTROL, decode_form, parse_control
 from service.web.answer import answer_query
 from service.web.state import EXTENSION
@@ -73,6 +76,11 @@ def run_query(name: str) -> Response:
         BadRequestError: a protocol parameter given twice.
     """
     query = library().get(name)
+    st = current_app.extensions[EXTENSION]
+    snapshot = st.snapshot
+    if st.settings.store_dir is not None and snapshot is not None:
+        # a writable store: the values a parameter accepts are those of the version that answers
+        query = replace(query, vocabulary=vocabulary_of_version(nquads_of(snapshot), snapshot.inferred_graph))
     pairs = decode_form(request.query_string, "URL query string")
     control = parse_control(pairs)
     params: dict[str, list[str]] = {}
