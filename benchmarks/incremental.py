@@ -2,6 +2,7 @@
 
     python -m benchmarks.incremental [--sizes 10k,100k] [--changes 50] [--service-sizes 2k,10k]
                                      [--service-changes 10] [--writers 8] [--writer-seconds 15]
+                                     [--serve-arg=--OPTION=VALUE ...] [--label NAME]
 
 Two parts, each over the real data plus generated organisations (benchmarks.orggen, seeded) up to the size:
 
@@ -109,7 +110,7 @@ def engine_part(size: int, changes: int, folder: Path) -> dict:
     return row
 
 
-def _serve(folder: Path, data: Path | None) -> tuple[subprocess.Popen, str]:
+def _serve(folder: Path, data: Path | None, extra: Sequence[str] = ()) -> tuple[subprocess.Popen, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUIAN_KG_")}
     store = ["--store-dir", str(folder / "store"), "--cache-dir", str(folder / "cache")]
     if data is not None:
@@ -119,13 +120,15 @@ def _serve(folder: Path, data: Path | None) -> tuple[subprocess.Popen, str]:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     command = [sys.executable, "-m", "service.cli", "serve", "--host=127.0.0.1", f"--port={port}", "--workers=2"]
-    command += ["--threads=8", "--query-workers=1", f"--update-token={TOKEN}", "--query-timeout=120", *store]
+    command += ["--threads=8", "--query-workers=1", f"--update-token={TOKEN}", "--query-timeout=120", *store, *extra]
     with open(folder / "server.log", "ab") as out:
         process = subprocess.Popen(
             command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     deadline = time.monotonic() + 1800
     while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}: see {folder / 'server.log'}")
         try:
             if requests.get(base + "/readyz", timeout=5).status_code == 200:
                 return process, base
@@ -145,9 +148,11 @@ def _ask(base: str, query: str) -> bool:
         log(f"503 {response.json().get('code')}: asking again")
 
 
-def service_part(size: int, changes: int, writers: int, writer_seconds: float, folder: Path) -> dict:
+def service_part(
+    size: int, changes: int, writers: int, writer_seconds: float, folder: Path, extra: Sequence[str] = ()
+) -> dict:
     data = dataset_file(size, folder) if size > 3000 else None
-    process, base = _serve(folder, data)
+    process, base = _serve(folder, data, extra)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     domain = f"{ID}domain/land-management"
     try:
@@ -207,7 +212,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--service-changes", type=int, default=10)
     parser.add_argument("--writers", type=int, default=8)
     parser.add_argument("--writer-seconds", type=float, default=15.0)
+    parser.add_argument(
+        "--serve-arg", action="append", default=[], help="an option for `serve`, e.g. --serve-arg=--memory-max-quads=5M"
+    )
+    parser.add_argument("--label", default="", help="added to the results file's name")
     args = parser.parse_args(argv)
+    extra = args.serve_arg
     results: dict = {"date": dt.date.today().isoformat(), "engine": {}, "service": {}}
     with tempfile.TemporaryDirectory() as scratch:
         for size in [parse_size(s) for s in args.sizes.split(",") if s]:
@@ -218,10 +228,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             folder = Path(scratch) / f"service-{size}"
             folder.mkdir()
             results["service"][size_label(size)] = service_part(
-                size, args.service_changes, args.writers, args.writer_seconds, folder
+                size, args.service_changes, args.writers, args.writer_seconds, folder, extra
             )
     RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / f"incremental-{results['date']}.json"
+    out = RESULTS / f"incremental-{results['date']}{'-' + args.label if args.label else ''}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     log(f"wrote {out}")
     print(json.dumps(results, indent=2))

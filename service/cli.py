@@ -7,6 +7,7 @@ import getpass
 import importlib
 import json
 import logging
+import os
 import sys
 import time
 import unicodedata
@@ -27,10 +28,12 @@ from service.errors import ConfigError, GuianError
 from service.explain.cache import Explainers
 from service.explain.terms import parse_term
 from service.journal.log import Journal
-from service.library.queries import load_library
+from service.library.queries import served_library
 from service.push import push
 from service.serve import serve
 from service.sparql.lexer import query_form
+
+LIST_FLAGS = {"data"}  # settings whose flag takes several values (`--data a.ttl folder/`)
 
 
 def _add_settings(parser: argparse.ArgumentParser) -> None:
@@ -41,12 +44,17 @@ def _add_settings(parser: argparse.ArgumentParser) -> None:
             dest=setting.name,
             default=None,
             metavar=setting.name.upper(),
+            nargs="+" if setting.name in LIST_FLAGS else None,
             help=f"{setting.help} [{setting.env}; default: {setting.default}]",
         )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    return load_settings({s.name: getattr(args, s.name) for s in SETTINGS})
+    values = {s.name: getattr(args, s.name) for s in SETTINGS}
+    for name in LIST_FLAGS:
+        if values[name] is not None:
+            values[name] = os.pathsep.join(values[name])
+    return load_settings(values)
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -62,8 +70,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_reason(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    closure = reason(asserted_dataset(), settings.reasoner)
-    print(f"data version:      {data_version(settings.base_iri, settings.reasoner)}")
+    closure = reason(asserted_dataset(settings.data), settings.reasoner)
+    print(f"data version:      {data_version(settings.base_iri, settings.reasoner, settings.data)}")
     print(f"reasoner:          {closure.reasoner}")
     print(f"asserted triples:  {closure.asserted_triples}")
     print(f"closure triples:   {closure.closure_triples}")
@@ -131,7 +139,7 @@ def cmd_query(args: argparse.Namespace) -> int:
         for param in args.param:
             key, _, value = param.partition("=")
             params.setdefault(key, []).append(value)
-        prepared = load_library(base_iri=settings.base_iri).get(args.query).prepare(params)
+        prepared = served_library(settings).get(args.query).prepare(params)
         text, bindings = prepared.text, prepared.bindings
     elif args.query:
         text = args.query

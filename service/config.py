@@ -94,6 +94,14 @@ def _path(text: str) -> Path:
     return Path(text).expanduser()
 
 
+def _paths(text: str) -> tuple[Path, ...]:
+    paths = tuple(Path(part).expanduser() for part in text.split(os.pathsep) if part)
+    for path in paths:
+        if not path.exists():
+            raise ValueError(f"{str(path)!r} does not exist")
+    return paths
+
+
 def _url(text: str) -> str:
     if not text.startswith(("http://", "https://")):
         raise ValueError("must be an http(s) URL")
@@ -136,6 +144,13 @@ SETTINGS: tuple[Setting, ...] = (
         _optional(_url),
         "Public base URL of the service (behind a proxy: the proxy's); absolute URLs use it, never Host. "
         "Unset: http://<host>:<port>/.",
+    ),
+    Setting(
+        "data",
+        None,
+        _optional(_paths),
+        "RDF files or folders to serve instead of the shipped data (flag: several paths; variable: paths joined "
+        "by `:`); an empty folder serves an empty dataset.",
     ),
     Setting("base_iri", "https://w3id.org/guian-kg/", _iri_base, "Base IRI of resources, graphs, ontology."),
     Setting("infer", "true", _boolean, "Include the inferred graph in queries unless a request says infer=false."),
@@ -205,6 +220,7 @@ class Settings:
     remote_query: str | None
     remote_update: str | None
     public_url: str | None
+    data: tuple[Path, ...] | None
     base_iri: str
     infer: bool
     query_timeout: float
@@ -293,7 +309,7 @@ def setting_text(value: Any) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, tuple):
-        return " ".join(value)
+        return os.pathsep.join(str(v) for v in value) if all(isinstance(v, Path) for v in value) else " ".join(value)
     if isinstance(value, Path):
         return str(value)
     return str(value)

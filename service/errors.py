@@ -100,6 +100,10 @@ class NotAcceptableError(GuianError):
     code, status, title = "not-acceptable", 406, "Not acceptable"
 
 
+class NotXMLRepresentableError(GuianError):
+    code, status, title = "not-representable-in-xml", 406, "Not representable in XML"
+
+
 class RequestTimeoutError(GuianError):
     code, status, title = "request-timeout", 408, "Request body too slow"
 
@@ -126,6 +130,10 @@ class ResultTooLargeError(GuianError):
 
 class UpdateTooLargeError(GuianError):
     code, status, title = "update-too-large", 422, "Update too large"
+
+
+class QueryUnsupportedError(GuianError):
+    code, status, title = "query-unsupported", 422, "Query not supported by this engine"
 
 
 class RemoteServiceError(GuianError):

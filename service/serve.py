@@ -80,7 +80,7 @@ def serve(settings: Settings) -> None:
         )
     listener = listen(settings.host, settings.port)
     load_snapshot(settings)  # reasoned, and its on-disk store built if it needs one: once, before the workers start
-    load_vocabulary(settings.reasoning_cache)  # the workers inherit it
+    load_vocabulary(settings.reasoning_cache, settings.data)  # the workers inherit it
     export_settings(settings)
     # granian listens on a private Unix socket; the connection guard (service.runtime.guard) owns the public one.
     private = Path(tempfile.mkdtemp(prefix="guian-kg-serve-"))

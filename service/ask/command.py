@@ -10,8 +10,7 @@ from service.config import Settings
 from service.data.snapshots import load_snapshot
 from service.engines.base import QueryJob
 from service.engines.factory import engine_for
-from service.library.queries import load_library
-from service.library.vocabulary import load_vocabulary
+from service.library.queries import served_library
 
 
 def render_text(document: dict[str, Any]) -> str:
@@ -27,7 +26,7 @@ def ask_cli(question: str, settings: Settings, *, as_json: bool = False) -> int:
     """Answer one question from the local data; 0 when understood, 1 when declined."""
     snapshot = load_snapshot(settings)
     engine = engine_for(settings, snapshot)
-    library = load_library(base_iri=settings.base_iri, vocabulary=load_vocabulary(settings.reasoning_cache))
+    library = served_library(settings)
 
     def run(text: str, bindings: tuple[tuple[str, str], ...]) -> dict[str, Any]:
         job = QueryJob(text, "json", infer=settings.infer, max_rows=settings.max_result_rows, bindings=bindings)

@@ -85,9 +85,10 @@ def _write_nquads(dataset: Dataset, inferred: list[tuple], target: Path, base_ir
 
 
 def base_snapshot(settings: Settings) -> Snapshot:
-    """The shipped data's version (graph_data/ + ontology), reasoning once per version and caching the result."""
+    """The source data's version (graph_data/ + ontology, or `settings.data`), reasoning once per version and
+    caching the result."""
     base = settings.base_iri
-    version = data_version(base, settings.reasoner)
+    version = data_version(base, settings.reasoner, settings.data)
     folder = settings.reasoning_cache / version
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / "dataset.nq"
@@ -95,13 +96,13 @@ def base_snapshot(settings: Settings) -> Snapshot:
         # several server workers may start at once: reason only once
         dataset = None
         if not target.exists():
-            dataset = asserted_dataset()
+            dataset = asserted_dataset(settings.data)
             closure = reason(dataset, settings.reasoner)
             _write_nquads(dataset, closure.triples, target, base)
             log.info("data version %s cached at %s", version, target)
         graph_names = folder / "graphs.txt"
         if not graph_names.exists():
-            dataset = dataset or asserted_dataset()
+            dataset = dataset or asserted_dataset(settings.data)
             listed = sorted({str(c.identifier) for c in dataset.graphs() if isinstance(c.identifier, URIRef)})
             listed = [g for g in listed if g != str(dataset.default_graph.identifier)]
             write_atomically(graph_names, ("\n".join([*listed, names.INFERRED_GRAPH]) + "\n").encode())
@@ -207,7 +208,9 @@ def open_journal(settings: Settings) -> Journal:
     """
     assert settings.store_dir is not None
     reasoner = settings.reasoner
-    store = Journal(settings.store_dir, reasoner_version(reasoner), data_version(settings.base_iri, reasoner))
+    store = Journal(
+        settings.store_dir, reasoner_version(reasoner), data_version(settings.base_iri, reasoner, settings.data)
+    )
     if not store.exists:
         base = base_snapshot(settings)
         inferred = ox.NamedNode(base.inferred_graph)
@@ -269,7 +272,9 @@ def build_newest(settings: Settings, builder: IncrementalBuilder | None = None, 
             write_atomically(folder / "dataset.nq", text)
             write_atomically(store.path / LAST_BUILT, last_built)  # a restart serves it: only once it is whole
 
-        later = defer and builder is not None and builder.delta is not None and not cached
+        # only a version an in-memory engine can be moved to (one served from an on-disk store reads the file now)
+        in_memory = settings.engine == "embedded" and not cached and count <= settings.memory_max_quads
+        later = defer and builder is not None and builder.delta is not None and in_memory
         if not cached:
             write_atomically(folder / STORE_GRAPHS, ("\n".join([*graphs, inferred]) + "\n").encode())
             write_atomically(folder / QUAD_COUNT, str(count).encode())  # known: not counted from the file again

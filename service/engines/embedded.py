@@ -28,6 +28,7 @@ from service.errors import (
     QuerySyntaxError,
 )
 from service.sparql.lexer import check_query, syntax_position
+from service.sparql.syntax import unknown_function
 from service.sparql.terms import named_node
 
 
@@ -94,6 +95,7 @@ class EmbeddedEngine(Engine):
         Raises:
             QuerySyntaxError: with `line`/`column` extras.
             ServiceForbiddenError: for a SERVICE endpoint not on the allowlist.
+            QueryUnsupportedError: a call to a function pyoxigraph does not know (422, not an engine failure).
             ResultTooLargeError: past `job.max_rows` rows or triples.
             GuianError: any other failure, with a safe message (the cause is logged).
         """
@@ -118,6 +120,9 @@ class EmbeddedEngine(Engine):
         except GuianError:
             raise
         except RuntimeError as exc:
+            refusal = unknown_function(exc)
+            if refusal is not None:
+                raise refusal from None
             unprojected = OX_UNPROJECTED.search(str(exc))
             if not unprojected:
                 raise engine_failure(exc, job) from None

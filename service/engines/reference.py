@@ -9,7 +9,6 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-import pyoxigraph as ox
 from pyparsing import ParseException
 from rdflib import Dataset, Graph, URIRef, Variable
 from rdflib.graph import DATASET_DEFAULT_GRAPH_ID
@@ -34,14 +33,12 @@ from service.engines.base import (
     substitutions,
     too_large,
 )
-from service.engines.results import AS_TRIPLES
+from service.engines.results import AS_TRIPLES, results_from_json, xml_checked
 from service.engines.service_calls import configure_rdflib, restore_service_text, use_service
-from service.errors import (
-    GuianError,
-    QuerySyntaxError,
-)
+from service.errors import GuianError, QuerySyntaxError, QueryUnsupportedError, RemoteServiceError
 from service.sparql import formats
 from service.sparql.lexer import check_query, position, service_targets, tokens
+from service.sparql.syntax import check_syntax
 from service.sparql.terms import to_rdflib
 
 # ---------------------------------------------------------------------------------------------------------
@@ -145,6 +142,7 @@ class RdflibEngine(Engine):
         return list(self.snapshot.graphs)
 
     def _prepare(self, job: QueryJob) -> Query:
+        check_syntax(job.query, job.base_iri)  # rdflib's parser accepts queries the grammar refuses
         try:
             parsed = parseQuery(job.query)
             if service_targets(job.query):
@@ -206,19 +204,22 @@ class RdflibEngine(Engine):
                 if len(graph) > job.max_rows:
                     raise too_large(job.max_rows)
                 return QueryOutcome(form, fmt.media_type, self._serialise_graph(graph, fmt), len(graph))
-            if fmt.key in ("json", "xml") or (fmt.key == "csv" and form == "select"):
-                body = result.serialize(format=fmt.rdflib)
-            else:  # rdflib has no TSV writer (nor CSV for ASK): write the JSON as pyoxigraph does
-                parsed = ox.parse_query_results(result.serialize(format="json"), ox.QueryResultsFormat.JSON)
-                body = parsed.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph))
+            body = results_from_json(result.serialize(format="json"), fmt)
         except GuianError:
             raise
         except MemoryError:
             raise  # the worker reports it and retires
         except Exception as exc:
-            raise engine_failure(exc, job) from None
+            failure = engine_failure(exc, job)  # logged with the query
+            if isinstance(failure, RemoteServiceError):
+                raise failure from None
+            # A valid query (the strict parser took it) that rdflib cannot evaluate: its limit, not the client's
+            # fault nor an outage; the embedded engine answers it.
+            raise QueryUnsupportedError(
+                "the rdflib engine cannot evaluate this query (a limitation of rdflib); the embedded engine can"
+            ) from None
         return QueryOutcome(form, fmt.media_type, body, count)
 
     @staticmethod
     def _serialise_graph(graph: Graph, fmt: formats.Format) -> bytes:
-        return graph.serialize(format=AS_TRIPLES.get(fmt.key, fmt).rdflib, encoding="utf-8")
+        return xml_checked(graph.serialize(format=AS_TRIPLES.get(fmt.key, fmt).rdflib, encoding="utf-8"), fmt)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
 
 import pyoxigraph as ox
 
+from service.engines.base import too_large
+from service.errors import NotXMLRepresentableError
 from service.sparql import formats
 
-if TYPE_CHECKING:
-    pass
-from service.engines.base import too_large
+# Characters XML 1.0 cannot carry at all (not even as character references), as the writers emit them: raw, in
+# UTF-8. A result holding one is refused in XML formats rather than sent as a document no XML parser reads.
+_NOT_XML_CHARS = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|\xef\xbf[\xbe\xbf]")
+XML_KEYS = frozenset({"xml", "rdfxml"})
 
 # A CONSTRUCT/DESCRIBE result is one default graph: as N-Quads it is its N-Triples, as TriG its Turtle
 # (rdflib 7.6's own dataset serialisers warn on deprecated internals).
@@ -42,6 +44,29 @@ class RowCounter:
         return max(self.lines - 1, 0)
 
 
+def xml_checked(body: bytes, fmt: formats.Format) -> bytes:
+    """The serialised result, unless it is XML holding a character XML 1.0 cannot carry.
+
+    Raises:
+        NotXMLRepresentableError: 406, naming the formats that carry it.
+    """
+    if fmt.key in XML_KEYS and _NOT_XML_CHARS.search(body):
+        raise NotXMLRepresentableError(
+            "the result holds a character XML 1.0 cannot carry (a control character other than tab, line feed "
+            "and carriage return, such as U+0000, or U+FFFE/U+FFFF): ask for JSON, CSV, TSV, Turtle or N-Triples"
+        )
+    return body
+
+
+def results_from_json(body: bytes, fmt: formats.Format) -> bytes:
+    """SPARQL JSON results written in `fmt` by pyoxigraph's writers (the one path for every engine's XML, CSV
+    and TSV: rdflib's XML writer drops falsy typed literals such as `0` and `false`)."""
+    if fmt.key == "json":
+        return body
+    parsed = ox.parse_query_results(body, ox.QueryResultsFormat.JSON)
+    return xml_checked(parsed.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph)), fmt)
+
+
 def serialise_solutions(solutions: ox.QuerySolutions, fmt: formats.Format, max_rows: int) -> tuple[bytes, int]:
     """Solutions written in `fmt`, and how many rows they are.
 
@@ -55,8 +80,8 @@ def serialise_solutions(solutions: ox.QuerySolutions, fmt: formats.Format, max_r
         sink = RowCounter(max_rows)
         solutions.serialize(sink, ox.QueryResultsFormat.TSV)
         parsed = ox.parse_query_results(bytes(sink.data), ox.QueryResultsFormat.TSV)
-        return parsed.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph)), sink.rows
-    body = solutions.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph))
+        return xml_checked(parsed.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph)), fmt), sink.rows
+    body = xml_checked(solutions.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph)), fmt)
     rows = count(body)
     if rows > max_rows:
         raise too_large(max_rows)  # the worker's memory limit bounds what is written before this check
@@ -88,4 +113,4 @@ def serialise_triples(triples: Iterable[ox.Triple], fmt: formats.Format, max_row
         if len(unique) > max_rows:
             raise too_large(max_rows)
     rdf_format = getattr(ox.RdfFormat, AS_TRIPLES.get(fmt.key, fmt).oxigraph)
-    return ox.serialize(unique, format=rdf_format), len(unique)
+    return xml_checked(ox.serialize(unique, format=rdf_format), fmt), len(unique)

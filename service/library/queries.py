@@ -48,6 +48,7 @@ from rdflib.plugins.sparql.parser import parseQuery
 from rdflib.term import Node
 
 from service import names
+from service.config import Settings
 from service.errors import ConfigError, InvalidParameterError, NotFoundError
 from service.library.vocabulary import LANGUAGES, LOOKUPS, PARAM_TYPES, XSD_INTEGER, Lookup, Vocabulary, load_vocabulary
 from service.resources import queries_dir
@@ -607,9 +608,16 @@ class Library:
 
 
 def load_library(
-    path: Path | None = None, *, base_iri: str = names.DEFAULT_BASE, vocabulary: Vocabulary | None = None
+    path: Path | None = None,
+    *,
+    base_iri: str = names.DEFAULT_BASE,
+    vocabulary: Vocabulary | None = None,
+    checked_with: Vocabulary | None = None,
 ) -> Library:
     """Load and check every `*.rq` of `path` (default: the project's `queries/`).
+
+    `vocabulary` gives the values parameters accept (the served data's); the files' own defaults are checked
+    against `checked_with` when given (the shipped data's, which the files are written for).
 
     Raises:
         ConfigError: a file that cannot be read, parsed or bound (naming file and line), or no queries at all.
@@ -619,4 +627,13 @@ def load_library(
     if not files:
         raise ConfigError(f"no named queries (*.rq) in {folder}")
     vocabulary = vocabulary or load_vocabulary()
-    return Library([load_query(file, vocabulary, base_iri) for file in files], vocabulary, base_iri)
+    queries = [load_query(file, checked_with or vocabulary, base_iri) for file in files]
+    return Library([replace(query, vocabulary=vocabulary) for query in queries], vocabulary, base_iri)
+
+
+def served_library(settings: Settings) -> Library:
+    """The named queries over the data `settings` serve: their parameters take the served data's values (the
+    files' defaults are checked against the shipped data, which they are written for)."""
+    vocabulary = load_vocabulary(settings.reasoning_cache, settings.data)
+    shipped = load_vocabulary(settings.reasoning_cache) if settings.data is not None else None
+    return load_library(base_iri=settings.base_iri, vocabulary=vocabulary, checked_with=shipped)

@@ -16,9 +16,8 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from service import names
 from service.data.oxstores import release_memory
-from service.data.sources import source_files
+from service.data.sources import Data, source_files, source_quads
 from service.errors import ConfigError
 
 XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
@@ -139,12 +138,8 @@ def build_vocabulary(store: ox.Store) -> Vocabulary:
     return Vocabulary(terms, keys)
 
 
-def _data_files() -> tuple[Path, ...]:
-    return tuple(source_files())
-
-
 @functools.lru_cache(maxsize=4)
-def vocabulary_of(files: tuple[tuple[str, float, int], ...], cache_dir: Path | None) -> Vocabulary:
+def vocabulary_of(files: tuple[tuple[str, float, int], ...], cache_dir: Path | None, data: Data = None) -> Vocabulary:
     cached = None
     if cache_dir is not None:
         digest = hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16]
@@ -152,11 +147,7 @@ def vocabulary_of(files: tuple[tuple[str, float, int], ...], cache_dir: Path | N
         with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
             return Vocabulary.from_json(json.loads(cached.read_bytes()))
     store = ox.Store()
-    for index, (path, _, _) in enumerate(files):
-        if index == 0:  # the ontology (Turtle) goes into its own graph, as in service.data.sources
-            store.load(path=path, format=ox.RdfFormat.TURTLE, to_graph=ox.NamedNode(names.ONTOLOGY_GRAPH))
-        else:
-            store.load(path=path, format=ox.RdfFormat.TRIG)
+    store.extend(source_quads(data))
     vocabulary = build_vocabulary(store)
     del store
     release_memory()  # a server builds this before forking its workers: they should not inherit the garbage
@@ -169,17 +160,16 @@ def vocabulary_of(files: tuple[tuple[str, float, int], ...], cache_dir: Path | N
     return vocabulary
 
 
-def load_vocabulary(cache_dir: Path | None = None) -> Vocabulary:
+def load_vocabulary(cache_dir: Path | None = None, data: Data = None) -> Vocabulary:
     """The vocabulary of the asserted data files, built once per version of those files (per process, and in
     `cache_dir` as JSON when given: parsing a large dataset's files takes seconds).
 
     Raises:
         ConfigError: when a data file cannot be read or parsed.
     """
-    files = _data_files()
     try:
-        stamp = tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in files)
-        return vocabulary_of(stamp, cache_dir)
+        stamp = tuple((str(p), p.stat().st_mtime, p.stat().st_size) for p in source_files(data))
+        return vocabulary_of(stamp, cache_dir, data)
     except (OSError, SyntaxError) as exc:
         raise ConfigError(f"cannot build the named-query vocabulary from the data files: {exc}") from None
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pyoxigraph as ox
+from pyparsing import ParseException
+from rdflib.plugins.sparql.parser import parseUpdate
 
 from service.errors import (
     BadRequestError,
@@ -62,7 +64,8 @@ def check_update(text: str, using: tuple[str, ...] = (), using_named: tuple[str,
     """The update to evaluate: checked for LOAD, SERVICE and nesting, with the protocol's USING graphs written in.
 
     Raises:
-        UpdateSyntaxError: an unterminated string, a query instead of an update, brackets nested too deep.
+        UpdateSyntaxError: an unterminated string, a query instead of an update, brackets nested too deep; with a
+            LOAD, any update the grammar refuses (a syntax error wins over the 403).
         LoadForbiddenError: LOAD (it would fetch a URL).
         ServiceForbiddenError: SERVICE (updates never call other endpoints).
         BadRequestError: using-graph-uri / using-named-graph-uri together with USING or WITH in the text.
@@ -86,6 +89,7 @@ def check_update(text: str, using: tuple[str, ...] = (), using_named: tuple[str,
         # pyoxigraph matches keywords without a word boundary (see service.query_text): any word holding "load"
         # may be a LOAD to it.
         if (token.kind == "word" and "load" in name) or (token.kind == "pname" and "load" in name.split(":")[0]):
+            _check_grammar(text)  # an update the grammar refuses is 400 update-syntax, before the policy's 403
             line, column = position(text, token.pos)
             raise LoadForbiddenError(
                 f"LOAD is not allowed: upload the data with the Graph Store Protocol (line {line}, column {column})",
@@ -119,6 +123,23 @@ def check_update(text: str, using: tuple[str, ...] = (), using_named: tuple[str,
     for pos in reversed(cuts):
         text = text[:pos] + clause + " " + text[pos:]
     return text
+
+
+def _check_grammar(text: str) -> None:
+    """Refuse an update the SPARQL 1.1 grammar refuses (by rdflib's parser: pyoxigraph only parses an update by
+    running it, and a LOAD must never run).
+
+    Raises:
+        UpdateSyntaxError: with the parser's `line`/`column`.
+    """
+    try:
+        parseUpdate(text)
+    except ParseException as exc:
+        raise UpdateSyntaxError(
+            f"{exc.msg} (line {exc.lineno}, column {exc.col})", line=exc.lineno, column=exc.col
+        ) from None
+    except RecursionError:
+        raise UpdateSyntaxError("the update is nested too deeply to parse") from None
 
 
 def check_graph_iri(iri: str) -> None:

@@ -10,10 +10,12 @@ from rdflib import Graph
 
 from service.describe import serialize
 from service.engines.base import QueryJob
+from service.errors import NotAcceptableError
 from service.runtime.result_cache import Answer
 from service.sparql.formats import Format, spreadsheet_safe
 from service.sparql.lexer import check_query
 from service.sparql.protocol import DOWNLOAD, FORM_FORMATS, RDF_FORMATS, choose_format
+from service.sparql.syntax import check_syntax
 from service.web.headers import answer_headers
 from service.web.state import state
 
@@ -35,7 +37,11 @@ def answer_query(
     settings = st.settings
     with st.observe_query(text) as record:
         record.form = check_query(text, settings.service_allow)
-        fmt = choose_format(FORM_FORMATS[record.form], request.headers.get("Accept"), requested_format)
+        try:
+            fmt = choose_format(FORM_FORMATS[record.form], request.headers.get("Accept"), requested_format)
+        except NotAcceptableError:
+            check_syntax(text, job_options.get("base_iri"))  # a syntax error (400) wins over the format (406)
+            raise
         job = QueryJob(
             query=text,
             result_format=fmt.key,

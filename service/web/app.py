@@ -79,7 +79,7 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
             with store.locked(None):
                 store.recover()  # cut a torn tail a crash left, before anything reads or appends
             limits = (settings.query_timeout, settings.query_memory_mb, settings.max_result_rows)
-            source = SourceGraphs(() if settings.source_writes else shipped_graphs(settings.base_iri))
+            source = SourceGraphs(() if settings.source_writes else shipped_graphs(settings.base_iri, settings.data))
             state.writer = Writer(store, snapshot.inferred_graph, *limits, source=source)
             weakref.finalize(app, state.writer.close)
         builder = IncrementalBuilder(snapshot.inferred_graph) if settings.reasoner == "rl" else None

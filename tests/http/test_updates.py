@@ -294,6 +294,10 @@ def test_refused_updates(writable, assert_problem, listener):
         update(client, f"LOAD <{url}data.ttl> INTO GRAPH <http://example.org/x>"), 403, "load-forbidden"
     )
     assert problem["line"] == 1
+    # the grammar's refusal wins over LOAD's (W3C syntax-update-bad-01, -07: no IRI, no separator)
+    assert_problem(update(client, "LOAD ;"), 400, "update-syntax")
+    bad = assert_problem(update(client, f"CREATE GRAPH <urn:g>\nLOAD <{url}> INTO GRAPH <urn:g>"), 400, "update-syntax")
+    assert bad["line"] == 2
     assert_problem(
         update(client, f"INSERT {{ GRAPH <urn:g> {{ ?s ?p ?o }} }} WHERE {{ SERVICE <{url}> {{ ?s ?p ?o }} }}"),
         403,

@@ -18,8 +18,8 @@ from service.ask.openapi import with_ask
 from service.data.snapshots import nquads_of
 from service.errors import BadRequestError
 from service.library.openapi import openapi_document
-from service.library.queries import RESERVED, Library, load_library
-from service.library.vocabulary import load_vocabulary, vocabulary_of_version
+from service.library.queries import RESERVED, Library, served_library
+from service.library.vocabulary import vocabulary_of_version
 from service.sparql.protocol import CONTROL, decode_form, parse_control
 from service.web.answer import answer_query
 from service.web.state import EXTENSION
@@ -34,8 +34,7 @@ LIBRARY_KEY = "guian_kg.library"
 def _load_library(setup: BlueprintSetupState) -> None:
     """Load and check every named query as the app is created (ConfigError stops the app)."""
     settings = setup.app.extensions[EXTENSION].settings
-    vocabulary = load_vocabulary(settings.reasoning_cache)
-    setup.app.extensions[LIBRARY_KEY] = load_library(base_iri=settings.base_iri, vocabulary=vocabulary)
+    setup.app.extensions[LIBRARY_KEY] = served_library(settings)
 
 
 def library() -> Library:

@@ -225,16 +225,18 @@ def test_restore_refuses_bad_files(store: Journal, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "refusal"),
     [
-        "LOAD <http://127.0.0.1:9/x>",
-        "load <http://127.0.0.1:9/x> INTO GRAPH <urn:g>",
-        "INSERT DATA { GRAPH <urn:g> { <urn:a> <urn:b> 1 } } ; LOADSILENT <http://127.0.0.1:9/x>",
-        "CLEAR ALL;LOAD<http://127.0.0.1:9/x>",
+        ("LOAD <http://127.0.0.1:9/x>", LoadForbiddenError),
+        ("load <http://127.0.0.1:9/x> INTO GRAPH <urn:g>", LoadForbiddenError),
+        # pyoxigraph would run `LOADSILENT` as LOAD SILENT; the grammar has no such keyword: a syntax error first
+        ("INSERT DATA { GRAPH <urn:g> { <urn:a> <urn:b> 1 } } ; LOADSILENT <http://127.0.0.1:9/x>", UpdateSyntaxError),
+        ("CLEAR ALL;LOAD<http://127.0.0.1:9/x>", LoadForbiddenError),
+        ("LOAD ;", UpdateSyntaxError),  # W3C syntax-update-bad-01: the grammar's 400 wins over LOAD's 403
     ],
 )
-def test_load_is_refused(text: str) -> None:
-    with pytest.raises(LoadForbiddenError):
+def test_load_is_refused(text: str, refusal: type[Exception]) -> None:
+    with pytest.raises(refusal):
         check_update(text)
 
 
