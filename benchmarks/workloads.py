@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 import pyoxigraph as ox
 
@@ -48,6 +48,7 @@ class Query:
     text: str
     form: str  # select | ask | construct | describe
     rest: str | None = None  # "/api/queries/<name>?…" (ours only)
+    get: bool = False  # sent as GET ?query=… (else POSTed as an application/sparql-query body)
 
     @property
     def accept(self) -> str:
@@ -62,6 +63,10 @@ def request_for(query: Query, sparql_path: str, *, rest: bool = False) -> Reques
     """
     if rest and query.rest is not None:
         return Request("GET", query.rest, accept=query.accept, label=query.label)
+    if query.get:
+        return Request(
+            "GET", f"{sparql_path}?query={quote(query.text, safe='')}", accept=query.accept, label=query.label
+        )
     return Request(
         "POST",
         sparql_path,
@@ -523,6 +528,15 @@ def cold_mix(library, facts: Facts, *, per_query: int = 20, adhoc_count: int = 5
     random.Random(seed).shuffle(mix)
     assert len({q.text for q in mix}) == len(mix)
     return mix
+
+
+def as_get(queries: Sequence[Query], salt: str = "get") -> list[Query]:
+    """The same queries sent by GET, each made a new text for every cache (an unused prefix declared first), so
+    that a server that has answered them by POST cannot answer these from memory."""
+    return [
+        Query(q.label, f"PREFIX {salt}{i}: <urn:guian-kg:bench>\n{q.text}", q.form, get=True)
+        for i, q in enumerate(queries)
+    ]
 
 
 def resource_pages(facts: Facts, limit: int | None = None) -> dict[str, list[Query]]:

@@ -27,7 +27,7 @@ from service.errors import ConfigError
 from service.journal.writer import ephemeral_store_dir
 from service.library.vocabulary import load_vocabulary
 from service.runtime.guard import BACKLOG
-from service.web.app import create_app
+from service.web.app import behind_guard, create_app
 
 APP_FACTORY = "service.serve:worker_app"
 HEAD_BYTES = 64 * 1024  # largest request line + headers granian accepts
@@ -39,7 +39,7 @@ def worker_app() -> Any:
     Everything built at start-up lives as long as the worker: leaving it to the cyclic collector only makes
     each full collection walk it (about 60 ms in a web worker here, a latency spike in some request).
     """
-    app = create_app()
+    app = behind_guard(create_app())  # granian listens on a private socket only the guard connects to
     gc.collect()
     gc.freeze()
     return app

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pyoxigraph as ox
@@ -18,7 +19,7 @@ from service.errors import (
     ResultTooLargeError,
 )
 from service.sparql import formats
-from service.sparql.lexer import service_targets
+from service.sparql.lexer import dataset_clause, service_targets
 from service.sparql.terms import is_iri, named_node, parse_term
 
 # ---------------------------------------------------------------------------------------------------------
@@ -43,6 +44,10 @@ class QueryJob:
     # The query form, when the caller already ran sparql.lexer.check_query on the text with the engine's own
     # allowlist (the web process does, once per request); None: the engine checks it.
     form: str | None = None
+    # The query's FROM and FROM NAMED IRIs (sparql.lexer.dataset_clause against `base_iri`), when the caller
+    # already read them (the executor does, in the web process, so a query worker never lexes the text); None:
+    # the engine reads them.
+    query_from: tuple[tuple[str, ...], tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class QueryDataset:
     union: bool = False  # the default graph is the union of everything (asserted, or also inferred)
 
 
-def query_dataset(job: QueryJob, snapshot: Snapshot, query_from: tuple[list[str], list[str]]) -> QueryDataset:
+def query_dataset(job: QueryJob, snapshot: Snapshot, clause: tuple[Sequence[str], Sequence[str]]) -> QueryDataset:
     """The dataset of a job: protocol graphs beat the query's FROM, which beats the union of all graphs.
 
     `infer=False` takes the inferred graph out of it, whichever way it was named.
@@ -100,13 +105,25 @@ def query_dataset(job: QueryJob, snapshot: Snapshot, query_from: tuple[list[str]
         default, named = job.default_graph_uris, job.named_graph_uris
         for iri in (*default, *named):
             named_node(iri)  # a client's bad IRI is a 400, never an engine error
-    elif query_from[0] or query_from[1]:
+    elif clause[0] or clause[1]:
         # A malformed FROM is left to the engine's parser, which reports it with its position.
-        default, named = tuple(filter(is_iri, query_from[0])), tuple(filter(is_iri, query_from[1]))
+        default, named = tuple(filter(is_iri, clause[0])), tuple(filter(is_iri, clause[1]))
     else:
         graphs = snapshot.graphs if job.infer else snapshot.asserted_graphs
         return QueryDataset((None, *graphs), graphs, union=True)
     return QueryDataset(tuple(g for g in default if keep(g)), tuple(g for g in named if keep(g)))
+
+
+def query_from(job: QueryJob) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The FROM and FROM NAMED IRIs of a job's query: as the caller read them, or read now.
+
+    Raises:
+        QuerySyntaxError: at an unterminated string or a malformed prologue.
+    """
+    if job.query_from is not None:
+        return job.query_from
+    default, named = dataset_clause(job.query, job.base_iri)
+    return tuple(default), tuple(named)
 
 
 def substitutions(job: QueryJob) -> dict[ox.Variable, ox.NamedNode | ox.BlankNode | ox.Literal]:

@@ -16,6 +16,7 @@ from service.engines.base import (
     QueryOutcome,
     engine_failure,
     query_dataset,
+    query_from,
     result_format,
     substitutions,
 )
@@ -26,7 +27,7 @@ from service.errors import (
     InvalidParameterError,
     QuerySyntaxError,
 )
-from service.sparql.lexer import check_query, dataset_clause, syntax_position
+from service.sparql.lexer import check_query, syntax_position
 from service.sparql.syntax import unknown_function
 from service.sparql.terms import named_node
 
@@ -100,7 +101,7 @@ class EmbeddedEngine(Engine):
         """
         form = job.form or check_query(job.query, self.service_allow)
         fmt = result_format(job, form)
-        dataset = query_dataset(job, self.snapshot, dataset_clause(job.query, job.base_iri))
+        dataset = query_dataset(job, self.snapshot, query_from(job))
         options: dict[str, Any] = {"base_iri": job.base_iri, "substitutions": substitutions(job)}
         if dataset.union:  # the asserted union (+ the inferred graph); every named graph but, without, that one
             options["default_graph"] = [ox.DefaultGraph(), self._inferred] if job.infer else [ox.DefaultGraph()]

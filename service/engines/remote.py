@@ -27,7 +27,7 @@ from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
 from service import names
 from service.config import Settings
 from service.data.snapshots import Snapshot
-from service.engines.base import Engine, QueryJob, QueryOutcome, query_dataset, result_format, substitutions
+from service.engines.base import Engine, QueryJob, QueryOutcome, query_dataset, query_from, result_format, substitutions
 from service.engines.http import (
     GRAPH_ACCEPT,
     JSON,
@@ -46,7 +46,7 @@ from service.errors import (
     QueryTimeoutError,
     RemoteServiceError,
 )
-from service.sparql.lexer import check_query, dataset_clause, syntax_position, tokens
+from service.sparql.lexer import check_query, syntax_position, tokens
 
 log = logging.getLogger("guian_kg.remote")
 
@@ -253,7 +253,7 @@ class RemoteEngine(Engine):
     # -- the Engine interface -------------------------------------------------------------------------------
 
     def _graph_params(self, job: QueryJob) -> tuple[list[str], list[str]]:
-        dataset = query_dataset(job, self._dataset, dataset_clause(job.query, job.base_iri))
+        dataset = query_dataset(job, self._dataset, query_from(job))
         if dataset.union and job.infer and self.union_default:
             return [], []  # the store's own dataset
         default = [g for g in dataset.default if g is not None]

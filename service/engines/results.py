@@ -68,14 +68,42 @@ def results_from_json(body: bytes, fmt: formats.Format) -> bytes:
 
 
 def serialise_solutions(solutions: ox.QuerySolutions, fmt: formats.Format, max_rows: int) -> tuple[bytes, int]:
-    # pyoxigraph cannot build QuerySolutions from a list, so count rows on its TSV (one row per line, terms
-    # in N-Triples syntax: lossless), then re-serialise that into the requested format.
-    sink = RowCounter(max_rows)
-    solutions.serialize(sink, ox.QueryResultsFormat.TSV)
-    if fmt.key == "tsv":
-        return bytes(sink.data), sink.rows
-    parsed = ox.parse_query_results(bytes(sink.data), ox.QueryResultsFormat.TSV)
-    return xml_checked(parsed.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph)), fmt), sink.rows
+    """Solutions written in `fmt`, and how many rows they are.
+
+    Raises:
+        ResultTooLargeError: past `max_rows` rows.
+    """
+    count = ROW_COUNTS.get(fmt.key)
+    if count is None:
+        # No safe way to count rows on the bytes (CSV quotes newlines): count on the TSV (one row per line, terms
+        # in N-Triples syntax: lossless), stopping past the limit, then re-serialise that.
+        sink = RowCounter(max_rows)
+        solutions.serialize(sink, ox.QueryResultsFormat.TSV)
+        parsed = ox.parse_query_results(bytes(sink.data), ox.QueryResultsFormat.TSV)
+        return xml_checked(parsed.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph)), fmt), sink.rows
+    body = xml_checked(solutions.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph)), fmt)
+    rows = count(body)
+    if rows > max_rows:
+        raise too_large(max_rows)  # the worker's memory limit bounds what is written before this check
+    return body, rows
+
+
+# Strings of a JSON text (every quote inside one is escaped): what is left is structure only.
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+
+
+def _json_rows(body: bytes) -> int:
+    # The bindings array is the only array of objects in a SPARQL JSON result: past the strings, each row but
+    # the first follows a comma, the first an opening bracket.
+    structure = _JSON_STRING.sub(b"", body)
+    return structure.count(b",{") + (b"[{" in structure)
+
+
+ROW_COUNTS = {
+    "json": _json_rows,
+    "xml": lambda body: body.count(b"<result>"),  # `<` in a value is written &lt;
+    "tsv": lambda body: max(body.count(b"\n") - 1, 0),  # a header line, then one line per row (newlines escaped)
+}
 
 
 def serialise_triples(triples: Iterable[ox.Triple], fmt: formats.Format, max_rows: int) -> tuple[bytes, int]:

@@ -45,7 +45,7 @@ from service import errors
 from service.config import Settings
 from service.data.builder import Delta
 from service.data.snapshots import Snapshot, hold, load_snapshot
-from service.engines.base import Engine, QueryJob, QueryOutcome
+from service.engines.base import Engine, QueryJob, QueryOutcome, query_from
 from service.errors import (
     ConfigError,
     GuianError,
@@ -568,8 +568,9 @@ class QueryExecutor:
             NotReadyError: after close(), or when no worker could be started.
             GuianError: whatever the engine raised (syntax, result size, ...).
         """
-        if job.form is None:
-            job = replace(job, form=check_query(job.query, self.settings.service_allow))
+        if job.form is None or job.query_from is None:  # read here, so that no query worker lexes the text
+            form = job.form or check_query(job.query, self.settings.service_allow)
+            job = replace(job, form=form, query_from=query_from(job))
         timeout = min(timeout, self.settings.query_timeout)  # the one clamp: a client may only lower the limit
         deadline = time.monotonic() + timeout
         worker = self._acquire(deadline, timeout)

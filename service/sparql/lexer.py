@@ -38,25 +38,24 @@ _PREFIX = rf"[{_BASE}](?:[{_CHARS}.]*[{_CHARS}])?"
 _LOCAL = rf"(?:[{_CHARS_U}:0-9]|{_PLX})(?:(?:[{_CHARS}.:]|{_PLX})*(?:[{_CHARS}:]|{_PLX}))?"
 _UCHAR = r"\\u[0-9A-Fa-f]{4}|\\U[0-9A-Fa-f]{8}"
 
-_TOKEN = re.compile(
-    "|".join(
-        (
-            r"(?P<ws>[ \t\r\n]+)",
-            r"(?P<comment>#[^\r\n]*)",
-            r"(?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\""
-            r"|'(?:[^'\\\r\n]|\\.)*'|\"(?:[^\"\\\r\n]|\\.)*\")",
-            rf"(?P<iri><(?:[^<>\"{{}}|^`\\\x00-\x20]|{_UCHAR})*>)",
-            rf"(?P<var>[?$][{_CHARS_U}0-9][{_CHARS_U}0-9\u00b7\u0300-\u036f\u203f-\u2040]*)",
-            rf"(?P<bnode>_:[{_CHARS_U}0-9](?:[{_CHARS}.]*[{_CHARS}])?)",
-            r"(?P<langtag>@[a-zA-Z]+(?:-[a-zA-Z0-9]+)*)",
-            r"(?P<number>[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)",
-            rf"(?P<pname>(?:{_PREFIX})?:(?:{_LOCAL})?)",
-            r"(?P<word>[A-Za-z]+)",
-            r"(?P<punct>\^\^|&&|\|\||!=|<=|>=|.)",
-        )
-    ),
-    re.DOTALL,
+GRAMMAR = (  # the tokens of the grammar, tried in this order
+    r"(?P<ws>[ \t\r\n]+)",
+    r"(?P<comment>#[^\r\n]*)",
+    r"(?P<string>'''(?:[^'\\]|\\.|'(?!''))*'''|\"\"\"(?:[^\"\\]|\\.|\"(?!\"\"))*\"\"\""
+    r"|'(?:[^'\\\r\n]|\\.)*'|\"(?:[^\"\\\r\n]|\\.)*\")",
+    rf"(?P<iri><(?:[^<>\"{{}}|^`\\\x00-\x20]|{_UCHAR})*>)",
+    rf"(?P<var>[?$][{_CHARS_U}0-9][{_CHARS_U}0-9\u00b7\u0300-\u036f\u203f-\u2040]*)",
+    rf"(?P<bnode>_:[{_CHARS_U}0-9](?:[{_CHARS}.]*[{_CHARS}])?)",
+    r"(?P<langtag>@[a-zA-Z]+(?:-[a-zA-Z0-9]+)*)",
+    r"(?P<number>[0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)",
+    rf"(?P<pname>(?:{_PREFIX})?:(?:{_LOCAL})?)",
+    r"(?P<word>[A-Za-z]+)",
+    r"(?P<punct>\^\^|&&|\|\||!=|<=|>=|.)",
 )
+# A keyword that no prefixed name could continue: the `word` that GRAMMAR finds once `pname` has failed, found
+# first (most tokens of a query; the same tokens either way, tests/unit/sparql/test_lexer.py).
+KEYWORD = rf"(?P<keyword>[A-Za-z]+(?![{_CHARS}.:]))"
+_TOKEN = re.compile("|".join((GRAMMAR[0], KEYWORD, *GRAMMAR[1:])), re.DOTALL)
 _UNTERMINATED = re.compile(r"'''|\"\"\"|['\"]")
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _LOCAL_ESCAPE = re.compile(r"\\(.)")
@@ -90,16 +89,17 @@ def tokens(text: str) -> tuple[Token, ...]:
         QuerySyntaxError: at an unterminated string (everything after it would otherwise be hidden).
     """
     found: list[Token] = []
-    pos, end = 0, len(text)
-    while pos < end:
-        match = _TOKEN.match(text, pos)
-        assert match is not None and match.lastgroup is not None  # `.` in punct matches any character
+    append = found.append
+    # Every offset starts a token (`.` in punct matches any character), so the matches tile the text.
+    for match in _TOKEN.finditer(text):
         kind = match.lastgroup
-        if kind == "punct" and _UNTERMINATED.match(text, pos):
-            raise _error(text, pos, "unterminated string")
-        if kind not in ("ws", "comment"):
-            found.append(Token(kind, match.group(), pos))
-        pos = match.end()
+        if kind == "ws" or kind == "comment":
+            continue
+        if kind == "keyword":
+            kind = "word"
+        elif kind == "punct" and _UNTERMINATED.match(text, match.start()):
+            raise _error(text, match.start(), "unterminated string")
+        append(Token(kind, match.group(), match.start()))  # type: ignore[arg-type]
     return tuple(found)
 
 
@@ -141,6 +141,17 @@ def _prologue(text: str, toks: tuple[Token, ...], base_iri: str | None = None) -
     return _Prologue(base, prefixes, i)
 
 
+def _short_and_shallow(text: str) -> bool:
+    """Whether the text is within both limits of `check_nesting` by its length and brackets alone (every token is
+    at least one character, every bracket one of these characters): no walk over its tokens needed."""
+    return len(text) <= MAX_CHAIN and text.count("(") + text.count("{") + text.count("[") <= MAX_NESTING
+
+
+def _lacks(word: str, text: str) -> bool:
+    """Whether no token of the text can contain `word` (lower case), because the text does not."""
+    return word not in text.lower()
+
+
 def check_nesting(text: str) -> None:
     """Refuse brackets nested deeper than MAX_NESTING and more than MAX_CHAIN operators, which crash pyoxigraph.
 
@@ -150,6 +161,8 @@ def check_nesting(text: str) -> None:
         QuerySyntaxError: at the first bracket or operator past a limit.
     """
     toks = tokens(text)
+    if _short_and_shallow(text):
+        return
     depth = chain = 0
     data_block: int | None = None  # the depth an INSERT DATA / DELETE DATA block opened at
     for i, token in enumerate(toks):
@@ -223,6 +236,8 @@ def service_targets(text: str) -> list[str | None]:
     """
     toks = tokens(text)
     prologue = _prologue(text, toks)
+    if _lacks("service", text):
+        return []  # every token that counts as a SERVICE contains the word
     targets: list[str | None] = []
     for i in range(prologue.body, len(toks)):
         token = toks[i]
@@ -258,6 +273,8 @@ def dataset_clause(text: str, base_iri: str | None = None) -> tuple[list[str], l
     prologue = _prologue(text, toks, base_iri)
     default: list[str] = []
     named: list[str] = []
+    if _lacks("from", text):
+        return default, named
     i = prologue.body
     while i < len(toks):
         if toks[i].kind == "word" and toks[i].text.lower() == "from":

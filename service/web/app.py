@@ -107,6 +107,13 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     return app
 
 
+def behind_guard(app: Flask) -> Flask:
+    """Mark `app` as served behind the connection guard (`guian-kg serve`), which hands every request over with
+    its body whole and enforces the body deadline itself: bodies are then read in the request's own thread."""
+    app.extensions[EXTENSION].bodies.whole = True
+    return app
+
+
 class _Built(NamedTuple):
     """A version built for serving; the delta that leads to it from the version before, (that version, Delta), or
     None; and what writes its N-Quads file when that was left for after serving it (None: written)."""

@@ -37,6 +37,9 @@ class BodyReader:
     def __init__(self, seconds: float, limit: int, readers: int = SLOW_READERS) -> None:
         self.seconds = seconds
         self.limit = limit
+        # Behind the connection guard (`guian-kg serve`) a request reaches the app with its body whole: read it in
+        # the request's own thread, without the hand-off (see `service.web.app.behind_guard`).
+        self.whole = False
         self._slots = threading.BoundedSemaphore(readers)
         self._pool = ThreadPoolExecutor(readers, thread_name_prefix="guian-kg-body")  # threads start as needed
 
@@ -53,6 +56,8 @@ class BodyReader:
             return None  # no body, or one refused by its declared length where it is read (413), without reading it
         if len(environ.get("PATH_INFO", "")) + len(environ.get("QUERY_STRING", "")) > MAX_URL_BYTES:
             return None  # refused with 414 before its body matters
+        if self.whole:
+            return self._keep(environ, self._read_whole(environ["wsgi.input"]))
         if not self._slots.acquire(blocking=False):
             environ[BODY_ERROR] = errors.NotReadyError("too many request bodies are arriving slowly; retry later")
             return None
@@ -72,6 +77,18 @@ class BodyReader:
             environ[BODY_ERROR] = errors.RequestTimeoutError(message)
             return None
         except Exception:  # the client went away
+            body = None
+        return self._keep(environ, body)
+
+    def _read_whole(self, stream: Any) -> bytes | None:
+        try:
+            return stream.read(self.limit + 1)
+        except Exception:  # the client went away
+            return None
+
+    @staticmethod
+    def _keep(environ: dict[str, Any], body: bytes | None) -> bytes | None:
+        if body is None:
             environ[BODY_ERROR] = errors.BadRequestError("the request body could not be read")
             return None
         environ["wsgi.input"] = io.BytesIO(body)

@@ -11,7 +11,7 @@ from flask import Flask
 from werkzeug.http import parse_etags
 
 from service.web.answer import REQUEST_KEY
-from service.web.bodies import BODY_ERROR, BodyReader
+from service.web.bodies import BODY_ERROR
 from service.web.headers import REQUEST_ID, answer_headers, read_headers
 from service.web.state import QueryRecord, ServiceState
 
@@ -30,7 +30,7 @@ class FastAnswers:
     def __init__(self, app: Flask, state: ServiceState) -> None:
         self.app = app.wsgi_app
         self.state = state
-        self.bodies = BodyReader(state.settings.body_seconds, state.settings.max_request_bytes)
+        self.bodies = state.bodies
         self.counted: dict[tuple[str, str, int], Any] = {}  # (route, method, status) -> requests counter child
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

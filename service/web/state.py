@@ -31,6 +31,7 @@ from service.journal.writer import Writer
 from service.runtime.executor import QueryExecutor
 from service.runtime.result_cache import Answer, ResultCache, etag_of, job_identity
 from service.sparql.formats import BY_KEY
+from service.web.bodies import BodyReader
 
 EXTENSION = "guian_kg"
 query_log = logging.getLogger("guian_kg.query")
@@ -106,6 +107,7 @@ class ServiceState:
         self.writer = writer
         self.follower = follower
         self.metrics = Metrics()
+        self.bodies = BodyReader(settings.body_seconds, settings.max_request_bytes)  # POST bodies, with a deadline
         self._data: tuple[Snapshot | None, QueryExecutor | None] = (snapshot, executor)
         # The remote store can change without us: its answers are never kept.
         cache_bytes = 0 if settings.engine == "remote" else settings.result_cache_mb * 2**20

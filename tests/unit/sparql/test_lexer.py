@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import contextlib
+import re
+from pathlib import Path
+from unittest import mock
 
 import pyoxigraph as ox
 import pytest
 
 from service.errors import QuerySyntaxError, ServiceForbiddenError
+from service.sparql import lexer
 from service.sparql.lexer import check_query, dataset_clause, query_form, service_targets, without_service
 
 EX = "http://example.org/"
+QUERIES = Path(__file__).resolve().parents[3] / "queries"
+GRAMMAR = re.compile("|".join(lexer.GRAMMAR), re.DOTALL)
 
 
 @pytest.mark.parametrize(
@@ -223,3 +229,73 @@ def test_without_service_keeps_positions_and_calls_nobody(listener) -> None:
     assert "GRAPH" in checked and "SILENT" not in checked.upper()
     list(ox.Store().query(checked))
     assert seen == []
+
+
+def _tokens_one_match_at_a_time(text: str) -> tuple:
+    """The lexer as it was before it was made fast: one `match` per offset, keywords found by `word` after
+    `pname` failed (issue 17): the reference the fast lexer must equal."""
+    found, pos = [], 0
+    while pos < len(text):
+        match = GRAMMAR.match(text, pos)
+        assert match is not None
+        kind = match.lastgroup
+        if kind == "punct" and text[pos] in "'\"":
+            line, column = lexer.position(text, pos)
+            raise QuerySyntaxError(f"unterminated string (line {line}, column {column})", line=line, column=column)
+        if kind not in ("ws", "comment"):
+            found.append(lexer.Token(kind, match.group(), pos))
+        pos = match.end()
+    return tuple(found)
+
+
+def _outcome(function, *args):
+    try:
+        return "ok", function(*args)
+    except (QuerySyntaxError, ServiceForbiddenError) as exc:
+        return type(exc).__name__, exc.detail
+
+
+FAST_LEXER_TEXTS = [
+    *(path.read_text(encoding="utf-8") for path in sorted(QUERIES.glob("*.rq"))),
+    "SELECT?x{?x a:b.c:d;e:f,g}",
+    "ASK{FILTER(trueSERVICE<u>)}",
+    "SELECT * { ex.y:z aé:b SERVICEex:x <u> }",
+    "SELECT ?x { ?x <p> 'unterminated }",
+    "PREFIX a.b: <http://x/> SELECT * { a.b:c ?p ?o } # from named <g>",
+    "SELECT * FROM <g> FROM NAMED <h> WHERE { GRAPH ?g { ?s ?p ?o } }",
+    "SELECT * {" + "{" * 300 + "}" * 300 + "}",
+    "ASK {" + " ?s <p> ?o ." * 1500 + "}",
+]
+
+
+@pytest.mark.parametrize("text", FAST_LEXER_TEXTS, ids=range(len(FAST_LEXER_TEXTS)))
+def test_fast_lexer_and_its_shortcuts_change_nothing(text: str) -> None:
+    """tokens() with finditer and the `keyword` alternative, and the checks that skip their walk over the tokens
+    (nesting, SERVICE, FROM), answer exactly what the one-token-at-a-time lexer and full walks answer."""
+    assert _outcome(lexer.tokens, text) == _outcome(_tokens_one_match_at_a_time, text)
+    for function, args in (
+        (check_query, (text, ("http://allowed.example/",))),
+        (lexer.check_nesting, (text,)),
+        (service_targets, (text,)),
+        (dataset_clause, (text, "http://base.example/")),
+    ):
+        with (
+            mock.patch.object(lexer, "tokens", _tokens_one_match_at_a_time),
+            mock.patch.object(lexer, "_short_and_shallow", lambda text: False),
+            mock.patch.object(lexer, "_lacks", lambda word, text: False),
+        ):
+            reference = _outcome(function, *args)  # the plain lexer, and every walk taken
+        assert _outcome(function, *args) == reference
+
+
+def test_fast_lexer_on_random_texts() -> None:
+    hypothesis = pytest.importorskip("hypothesis")
+    strategies = pytest.importorskip("hypothesis.strategies")
+    alphabet = "SELECTWHERselectwhere{}()[]?$x:ab_<>\"' \n\t#.;,|/!&-+*^@1e5é·\\servicefromnamed"
+
+    @hypothesis.settings(max_examples=1500, deadline=None, derandomize=True, database=None)
+    @hypothesis.given(strategies.text(alphabet, max_size=80))
+    def check(text: str) -> None:
+        assert _outcome(lexer.tokens.__wrapped__, text) == _outcome(_tokens_one_match_at_a_time, text)
+
+    check()
