@@ -24,23 +24,9 @@ from service.data import rules
 from service.data.reasoning import worth_keeping
 from service.journal.log import Journal
 from service.journal.records import Head
+from service.sparql.terms import to_rdflib
 
 log = logging.getLogger("guian_kg.reasoning")
-
-_XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
-_LANG_STRING = "http://www.w3.org/1999/02/22-rdf-syntax-ns#langString"
-
-
-def _rdflib(term: ox.NamedNode | ox.BlankNode | ox.Literal) -> URIRef | BNode | Literal:
-    """The rdflib term rdflib's N-Triples parser makes of the same text (blank node labels kept)."""
-    if isinstance(term, ox.NamedNode):
-        return URIRef(term.value)
-    if isinstance(term, ox.BlankNode):
-        return BNode(term.value)
-    if term.language:
-        return Literal(term.value, lang=term.language)
-    datatype = term.datatype.value
-    return Literal(term.value, datatype=None if datatype in (_XSD_STRING, _LANG_STRING) else URIRef(datatype))
 
 
 def _oxigraph(term: URIRef | BNode | Literal) -> ox.NamedNode | ox.BlankNode | ox.Literal:
@@ -159,7 +145,7 @@ class IncrementalBuilder:
             graphs[name] += sign
             if graphs[name] <= 0:
                 del graphs[name]
-            triple = (_rdflib(quad.subject), _rdflib(quad.predicate), _rdflib(quad.object))
+            triple = (to_rdflib(quad.subject), to_rdflib(quad.predicate), to_rdflib(quad.object))
             holders[triple] += sign
             if holders[triple] == (1 if sign > 0 else 0):
                 changed.append(triple)
