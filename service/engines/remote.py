@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import http.client
+import io
 import json
 import logging
 import re
@@ -126,6 +127,22 @@ def _bind_parameters(text: str, job: QueryJob) -> str:
     return f"{text[:at]} VALUES ({variables}) {{ ({terms}) }} {text[at:]}"
 
 
+# A boolean in the TSV results format: one cell (terms in N-Triples syntax, a tab or newline inside one escaped).
+_DIGIT_BOOLEAN = re.compile(rb'(?<![^\t\n])"([01])"\^\^<http://www\.w3\.org/2001/XMLSchema#boolean>(?=[\t\n])')
+_CANONICAL_BOOLEAN = {b"1": b"true", b"0": b"false"}
+
+
+def canonical_booleans(solutions: ox.QuerySolutions) -> ox.QuerySolutions:
+    """The solutions with every xsd:boolean written "1"/"0" (Virtuoso 7's form) in the canonical "true"/"false".
+
+    The same value (XSD's two lexical forms of each boolean), so that every engine answers the same terms.
+    """
+    sink = io.BytesIO()
+    solutions.serialize(sink, ox.QueryResultsFormat.TSV)
+    canonical = _DIGIT_BOOLEAN.sub(lambda m: _CANONICAL_BOOLEAN[m.group(1)], sink.getvalue())
+    return ox.parse_query_results(canonical, ox.QueryResultsFormat.TSV)
+
+
 def _wrapper_said(exc: SPARQLWrapperException) -> str:
     """What the store answered, which SPARQLWrapper keeps only as the repr of the body in its message."""
     _, found, raw = str(exc).partition("\n\nResponse:\n")
@@ -173,6 +190,7 @@ class RemoteEngine(Engine):
                     log.warning("the remote store lacks %d of the dataset's graphs: run guian-kg push", len(missing))
                 graphs = [g for g in graphs if g in set(snapshot.graphs)]
             self.union_default = self._union_default(graphs)
+            self.digit_booleans = self._digit_booleans()
         except GuianError as exc:
             raise ConfigError(f"the remote store <{self.endpoint}> cannot be queried: {exc.detail}") from None
         # query_dataset() works on a snapshot's graph list: the store's, here
@@ -250,6 +268,12 @@ class RemoteEngine(Engine):
         default = self._select("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }")
         return int(ours[0]["n"].value) == int(default[0]["n"].value)
 
+    def _digit_booleans(self) -> bool:
+        """Whether the store writes xsd:boolean values as "1"/"0" (Virtuoso 7) rather than "true"/"false"."""
+        rows = self._select('SELECT ?b WHERE { BIND(<http://www.w3.org/2001/XMLSchema#boolean>("true") AS ?b) }')
+        term = rows[0].get("b") if rows else None
+        return isinstance(term, ox.Literal) and term.value == "1"
+
     # -- the Engine interface -------------------------------------------------------------------------------
 
     def _graph_params(self, job: QueryJob) -> tuple[list[str], list[str]]:
@@ -307,6 +331,8 @@ class RemoteEngine(Engine):
             result = ox.parse_query_results(json.dumps({"head": {}, "boolean": any(True for _ in result)}), JSON)
         if isinstance(result, ox.QueryBoolean):
             return result.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph)), 1
+        if self.digit_booleans:
+            result = canonical_booleans(result)
         return serialise_solutions(result, fmt, max_rows)
 
     def _triples(self, response: IO[bytes], media_type: str, fmt: Any, max_rows: int) -> tuple[bytes, int]:
