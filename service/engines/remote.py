@@ -10,7 +10,6 @@ from __future__ import annotations
 import ast
 import contextlib
 import http.client
-import io
 import json
 import logging
 import re
@@ -127,20 +126,19 @@ def _bind_parameters(text: str, job: QueryJob) -> str:
     return f"{text[:at]} VALUES ({variables}) {{ ({terms}) }} {text[at:]}"
 
 
-# A boolean in the TSV results format: one cell (terms in N-Triples syntax, a tab or newline inside one escaped).
-_DIGIT_BOOLEAN = re.compile(rb'(?<![^\t\n])"([01])"\^\^<http://www\.w3\.org/2001/XMLSchema#boolean>(?=[\t\n])')
-_CANONICAL_BOOLEAN = {b"1": b"true", b"0": b"false"}
+# An xsd:boolean term object of a SPARQL JSON result, as Virtuoso 7 writes it: "1"/"0" (keys in any order; a quote
+# inside a JSON string is escaped, so this matches term objects only).
+_DIGIT_BOOLEAN = re.compile(rb'\{[^{}]*"datatype"\s*:\s*"http://www\.w3\.org/2001/XMLSchema#boolean"[^{}]*\}')
+_DIGIT_VALUE = re.compile(rb'("value"\s*:\s*)"([01])"')
+_CANONICAL_BOOLEAN = {b"1": b'"true"', b"0": b'"false"'}
 
 
-def canonical_booleans(solutions: ox.QuerySolutions) -> ox.QuerySolutions:
-    """The solutions with every xsd:boolean written "1"/"0" (Virtuoso 7's form) in the canonical "true"/"false".
+def canonical_booleans(body: bytes) -> bytes:
+    """A SPARQL JSON result with every xsd:boolean written "1"/"0" (Virtuoso 7) in the canonical "true"/"false".
 
-    The same value (XSD's two lexical forms of each boolean), so that every engine answers the same terms.
+    The same values (XSD's two lexical forms of each boolean), so that every engine answers the same terms.
     """
-    sink = io.BytesIO()
-    solutions.serialize(sink, ox.QueryResultsFormat.TSV)
-    canonical = _DIGIT_BOOLEAN.sub(lambda m: _CANONICAL_BOOLEAN[m.group(1)], sink.getvalue())
-    return ox.parse_query_results(canonical, ox.QueryResultsFormat.TSV)
+    return _DIGIT_BOOLEAN.sub(lambda term: _DIGIT_VALUE.sub(lambda v: v[1] + _CANONICAL_BOOLEAN[v[2]], term[0]), body)
 
 
 def _wrapper_said(exc: SPARQLWrapperException) -> str:
@@ -326,13 +324,14 @@ class RemoteEngine(Engine):
         if source is None:
             detail = f"the remote store answered {media_type}, not SPARQL results"
             raise RemoteServiceError(detail, endpoint=self.endpoint)
-        result = ox.parse_query_results(response, source)
+        if self.digit_booleans and source == JSON:
+            result = ox.parse_query_results(canonical_booleans(response.read()), source)
+        else:
+            result = ox.parse_query_results(response, source)
         if form == "ask" and isinstance(result, ox.QuerySolutions):  # Virtuoso 7: a row of ?__ASK_RETVAL when true
             result = ox.parse_query_results(json.dumps({"head": {}, "boolean": any(True for _ in result)}), JSON)
         if isinstance(result, ox.QueryBoolean):
             return result.serialize(format=getattr(ox.QueryResultsFormat, fmt.oxigraph)), 1
-        if self.digit_booleans:
-            result = canonical_booleans(result)
         return serialise_solutions(result, fmt, max_rows)
 
     def _triples(self, response: IO[bytes], media_type: str, fmt: Any, max_rows: int) -> tuple[bytes, int]:
