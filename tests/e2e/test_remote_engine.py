@@ -38,7 +38,7 @@ VIRTUOSO_DEVIATIONS = {
     "project-co-handling": (
         "Virtuoso joins an IRI a transitive path (skos:broader*) reaches with the same IRI from a triple pattern "
         "wrongly once this query's OPTIONALs are added (rows for Sections 7 and 8 come out with another basis); "
-        "comparing them by STR fixes it but makes the query 12 times slower on rdflib"
+        "comparing them by STR fixes it but takes rdflib past the query time limit"
     ),
     "stated-vs-inferred": (
         "with infer=false Virtuoso lets GRAPH <…/graph/inferred> read the inferred graph although the request's "
