@@ -29,6 +29,7 @@ from service.errors import (
 from service.journal.follower import Follower
 from service.journal.writer import Writer
 from service.runtime.executor import QueryExecutor
+from service.runtime.mirror import RemoteMirror
 from service.runtime.result_cache import Answer, ResultCache, etag_of, job_identity
 from service.sparql.formats import BY_KEY
 from service.web.bodies import BodyReader
@@ -106,6 +107,7 @@ class ServiceState:
         self.settings = settings
         self.writer = writer
         self.follower = follower
+        self.mirror: RemoteMirror | None = None  # engine=remote: the store's mirror (service.runtime.mirror)
         self.metrics = Metrics()
         self.bodies = BodyReader(settings.body_seconds, settings.max_request_bytes)  # POST bodies, with a deadline
         self._data: tuple[Snapshot | None, QueryExecutor | None] = (snapshot, executor)
@@ -154,6 +156,11 @@ class ServiceState:
     def snapshot(self, value: Snapshot | None) -> None:
         self._data = (value, self._data[1])
         self.cache.clear(value.version if value is not None else None)
+
+    @property
+    def served_snapshot(self) -> Snapshot | None:
+        """The snapshot new requests get (whatever the current request is pinned to)."""
+        return self._data[0]
 
     @property
     def served_version(self) -> str | None:

@@ -1,0 +1,270 @@
+"""The remote store as the source of truth (`--engine remote`): a local mirror that follows it, and inferences
+that we keep in it.
+
+With the remote engine the service still keeps a journal (service.journal): here it is a *mirror* of what the
+remote store holds in our graphs. Everything the service derives — the inferred graph, pages and pictures,
+named-query vocabularies, statistics, explanations, answers to questions — is derived from the mirror's versions,
+exactly as on the embedded engine, so it follows the store:
+
+- **A change through us** (`/update`, `/store`): the writer evaluates it against the mirror and journals its
+  delta (service.journal.writer), then `after_write` — under the same write lock — builds the new version in
+  this process (incremental reasoning: service.data.builder), and sends the asserted delta and the inferred
+  graph's delta to the store in one SPARQL Update request. Only then is the write acknowledged. If the store
+  refuses it, the mirror is made equal to the store again (the write is undone in the journal) and the client
+  gets `502 service-error`.
+- **A change behind our back** (the store's own update endpoint, another tool): every `poll` seconds a probe
+  (triples and object length per graph, one query) is compared with the probe taken after our last change;
+  when they differ the store's graphs are read, the difference is journalled as a `sync` record, the new
+  version is built and the inferred graph's difference is sent to the store. Every `recheck` seconds the store
+  is read and compared whole, whatever the probe says (a change that keeps every graph's counts).
+
+All of it runs under the journal's write lock, so the processes of one deployment (and several deployments
+sharing a store folder) change the store one at a time; the probe taken after each change is kept in the store
+folder (`remote-probe.json`), shared by the processes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from service.data.builder import Delta
+from service.engines.remote_store import Probe, RemoteStore, has_blank_node
+from service.errors import GuianError, RemoteServiceError
+from service.files import write_atomically
+from service.journal.log import Journal
+from service.journal.records import Head, Record, chain_digest, now
+
+log = logging.getLogger("guian_kg.remote")
+
+KNOWN = "remote-probe.json"  # in the store folder: the store's probe after our last change
+KEEP_DELTAS = 8  # versions whose inferred-graph deltas this process keeps (the newest few are ever asked for)
+
+
+class RemoteMirror:
+    """Keeps a store folder's journal equal to a remote store, and the store's inferred graph equal to ours.
+
+    `catch_up()` makes this process serve the journal's newest position and returns its version;
+    `inferred_lines(version)` is the inferred graph's N-Quads lines of a version this process serves.
+    """
+
+    def __init__(
+        self,
+        remote: RemoteStore,
+        journal: Journal,
+        poll: float,
+        recheck: float,
+        lock_timeout: float = 60.0,
+    ) -> None:
+        self.remote = remote
+        self.journal = journal
+        self.poll = poll
+        self.recheck = recheck
+        self.lock_timeout = lock_timeout
+        self.catch_up: Callable[[], str | None] = lambda: None
+        self.inferred_lines: Callable[[str], set[str]] = lambda version: set()
+        self._deltas: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
+        self._deltas_lock = threading.Lock()
+        self._stop = threading.Event()
+        self._last_full = time.monotonic()
+        self.syncs = 0  # changes found behind our back and taken in (for tests and the log)
+
+    @property
+    def _known_path(self) -> Path:
+        return self.journal.path / KNOWN
+
+    # -- what the builds of this process changed in the inferred graph --------------------------------------
+
+    def installed(self, version: str, delta: tuple[str, Delta] | None) -> None:
+        """Note the inferred-graph lines a version this process now serves took out and put in (from the
+        version `delta[0]`), for `after_write`."""
+        if delta is None:
+            return
+        since, changes = delta
+        graph = f"<{self.remote.inferred_graph}> ."
+        remove = tuple(line for line in changes.remove if line.endswith(graph))
+        add = tuple(line for line in changes.add if line.endswith(graph))
+        with self._deltas_lock:
+            self._deltas[version] = (since, remove, add)
+            while len(self._deltas) > KEEP_DELTAS:
+                self._deltas.pop(next(iter(self._deltas)))
+
+    def _version(self, head: Head) -> str:
+        return self.journal.version(head.seq, head.chain, head.manifest)
+
+    # -- under the write lock: changes through us -----------------------------------------------------------
+
+    def before_write(self, head: Head) -> None:
+        """Serve `head` in this process before a write is evaluated, so the build after it is one record's."""
+        if self.catch_up() != self._version(head):
+            log.warning("the mirror's position %d is not served yet; its inferences will be compared whole", head.seq)
+
+    def after_write(self, before: Head, record: Record) -> None:
+        """Send a journalled write and the inferences it changed to the store; undo it in the journal when the
+        store refuses (hold the write lock).
+
+        Raises:
+            RemoteServiceError: the store refused or could not be reached (the mirror equals the store again,
+                or will at the next probe).
+        """
+        try:
+            version = self.catch_up()
+            with self._deltas_lock:
+                found = self._deltas.get(version or "")
+            if found is not None and found[0] == self._version(before):
+                remove, add = found[1], found[2]
+            else:  # built over the whole data (or by another process): compare with the store's inferred graph
+                remove, add = self._inferred_difference(version)
+            self._send([*record.delete, *remove], [*record.insert, *add], version)
+            self._remember()
+        except GuianError as exc:
+            log.error("the remote store did not take write %d (%s): making the mirror equal to it", record.seq, exc)
+            self._forget()
+            with contextlib.suppress(GuianError, OSError):
+                self._sync_locked()
+            if isinstance(exc, RemoteServiceError):
+                raise
+            raise RemoteServiceError(f"the remote store did not take the write: {exc.detail}") from None
+
+    def _inferred_difference(self, version: str | None) -> tuple[list[str], list[str]]:
+        if version is None:
+            raise RemoteServiceError("the service is shutting down")
+        _, theirs = self.remote.read(inferred_only=True)
+        ours = self.inferred_lines(version)
+        return sorted(theirs - ours), sorted(ours - theirs)
+
+    def _send(self, remove: list[str], add: list[str], version: str | None) -> None:
+        """One update; the graphs where a blank node's quad leaves or enters are replaced whole instead (a DELETE
+        cannot name a blank node; an INSERT makes new ones), then read back (the store labels them anew)."""
+        blank = {_graph_of(line) for line in (*remove, *add) if has_blank_node(line)}
+        if not blank:
+            self.remote.change(remove, add)
+            return
+        lines, _ = self.journal.lines_at()
+        if self.remote.inferred_graph in blank and version:
+            lines |= self.inferred_lines(version)
+        replace = {g: sorted(line for line in lines if _graph_of(line) == g) for g in sorted(blank)}
+        keep = [line for line in remove if _graph_of(line) not in blank]
+        self.remote.change(keep, [line for line in add if _graph_of(line) not in blank], replace)
+        self._sync_locked()
+
+    # -- changes behind our back ----------------------------------------------------------------------------
+
+    def adopt(self) -> bool:
+        """Make the journal equal to the store's graphs, at start (before any version is served: the inferred
+        graph is compared by the first `sync`); True when it changed.
+
+        Raises:
+            RemoteServiceError: the store could not be read.
+        """
+        with self.journal.locked(time.monotonic() + self.lock_timeout):
+            asserted, _ = self.remote.read()
+            return self._take_in(asserted)
+
+    def _take_in(self, asserted: set[str]) -> bool:
+        head = self.journal.recover()
+        lines, _ = self.journal.lines_at(head.seq)
+        delete, insert = tuple(sorted(lines - asserted)), tuple(sorted(asserted - lines))
+        if not (delete or insert):
+            return False
+        record = Record(
+            seq=head.seq + 1,
+            chain=chain_digest(head.chain, delete, insert),
+            time=now(),
+            who={"remote": self.remote.query_url},
+            what={"op": "sync", "deleted": len(delete), "inserted": len(insert)},
+            delete=delete,
+            insert=insert,
+        )
+        self.journal.append(head, record)
+        self.syncs += 1
+        log.info("the remote store changed behind our back: %d quads out, %d in", len(delete), len(insert))
+        return True
+
+    def sync(self, full: bool = False) -> bool:
+        """Take in what changed in the store since our last change (every graph read and compared when `full`,
+        or when the probe moved); True when something had.
+
+        Raises:
+            RemoteServiceError: the store could not be read.
+            WriteBusyError: the write lock stayed taken.
+        """
+        with self.journal.locked(time.monotonic() + self.lock_timeout):
+            if not full and self.remote.probe() == self._known():
+                return False
+            return self._sync_locked()
+
+    def _sync_locked(self) -> bool:
+        asserted, theirs = self.remote.read()
+        changed = self._take_in(asserted)
+        version = self.catch_up()
+        if version is None:  # this process is shutting down: leave the store's inferred graph as it is
+            return changed
+        ours = self.inferred_lines(version)
+        remove, add = sorted(theirs - ours), sorted(ours - theirs)
+        if remove or add:
+            if any(has_blank_node(line) for line in (*remove, *add)):
+                replace = {self.remote.inferred_graph: sorted(ours)}
+                self.remote.change((), (), replace)
+            else:
+                self.remote.change(remove, add)
+            log.info("the store's inferred graph: %d inferences out, %d in", len(remove), len(add))
+        self._remember()
+        return changed
+
+    def _known(self) -> Probe | None:
+        try:
+            return Probe.from_json(json.loads(self._known_path.read_bytes())["probe"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _remember(self) -> None:
+        probe = self.remote.probe()
+        write_atomically(self._known_path, json.dumps({"probe": probe.as_json()}).encode())
+
+    def _forget(self) -> None:
+        with contextlib.suppress(OSError):
+            self._known_path.unlink()
+
+    # -- the watcher ----------------------------------------------------------------------------------------
+
+    def watch(self) -> threading.Thread | None:
+        """Start the background probe (every `poll` seconds; a whole comparison every `recheck`); None when
+        polling is off."""
+        if self.poll <= 0:
+            return None
+        thread = threading.Thread(target=self._watch, name="guian-kg-remote-watch", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll):
+            full = self.recheck > 0 and time.monotonic() - self._last_full >= self.recheck
+            try:
+                if full or self.remote.probe() != self._known():
+                    self.sync(full=full)
+                if full:
+                    self._last_full = time.monotonic()
+            except GuianError as exc:
+                log.warning("following the remote store failed (%s); trying again in %g s", exc.detail, self.poll)
+            except Exception:
+                log.exception("following the remote store failed")
+
+
+def _graph_of(line: str) -> str:
+    """The graph IRI of a canonical N-Quads line in a named graph (its last term)."""
+    return line[line.rindex("<") + 1 : line.rindex(">")]
+
+
+def lines_in_graph(lines: Iterable[str], graph: str) -> set[str]:
+    """The lines of one named graph."""
+    suffix = f"<{graph}> ."
+    return {line for line in lines if line.endswith(suffix)}
