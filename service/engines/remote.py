@@ -37,6 +37,7 @@ from service.engines.http import (
     parse_solutions,
     snippet,
 )
+from service.engines.remote_store import relabel_blank_nodes
 from service.engines.results import serialise_solutions, serialise_triples
 from service.errors import (
     ConfigError,
@@ -304,7 +305,10 @@ class RemoteEngine(Engine):
         if source is None:
             detail = f"the remote store answered {media_type}, not SPARQL results"
             raise RemoteServiceError(detail, endpoint=self.endpoint)
-        result = ox.parse_query_results(response, source)
+        body = response.read()
+        if b"bnode" in body:  # Virtuoso's labels (`nodeID://b10007`) are not valid ones: made valid, stably
+            body = relabel_blank_nodes(body, media_type)
+        result = ox.parse_query_results(body, source)
         if form == "ask" and isinstance(result, ox.QuerySolutions):  # Virtuoso 7: a row of ?__ASK_RETVAL when true
             result = ox.parse_query_results(json.dumps({"head": {}, "boolean": any(True for _ in result)}), JSON)
         if isinstance(result, ox.QueryBoolean):

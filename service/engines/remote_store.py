@@ -40,6 +40,7 @@ PROBE = "SELECT ?g (COUNT(*) AS ?n) (SUM(STRLEN(STR(?o))) AS ?len) WHERE { GRAPH
 READ = "SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }"
 _LABEL = re.compile(r"^[A-Za-z0-9_]+$")
 _BLANK = re.compile(r"(?:^|\s)_:")
+_XML_BNODE = re.compile(rb"<bnode>([^<]*)</bnode>")
 
 
 @dataclass(frozen=True)
@@ -56,13 +57,35 @@ class Probe:
         return cls(tuple((str(g), int(n), int(size)) for g, n, size in rows))
 
 
+def blank_label(value: str) -> str:
+    """A store's blank node label as a valid one: Virtuoso labels its blank nodes `nodeID://b10007`, a stable
+    label that N-Quads and pyoxigraph cannot spell as is (the same label always gives the same one)."""
+    return value if _LABEL.match(value) else "b" + hashlib.sha1(value.encode()).hexdigest()[:24]
+
+
+def relabel_blank_nodes(results: bytes, media_type: str) -> bytes:
+    """SPARQL JSON or XML results with every blank node label made valid (`blank_label`); others as they are."""
+    if media_type.endswith("xml"):
+        return _XML_BNODE.sub(lambda m: b"<bnode>" + blank_label(m.group(1).decode()).encode() + b"</bnode>", results)
+    if not media_type.endswith("json"):
+        return results
+    try:
+        parsed = json.loads(results)
+    except ValueError:
+        return results  # the parser says what is wrong with it
+    for row in parsed.get("results", {}).get("bindings", []):
+        for term in row.values():
+            if term.get("type") == "bnode":
+                term["value"] = blank_label(term["value"])
+    return json.dumps(parsed).encode()
+
+
 def _term(binding: dict[str, Any]) -> ox.NamedNode | ox.BlankNode | ox.Literal:
     kind, value = binding["type"], binding["value"]
     if kind == "uri":
         return ox.NamedNode(value)
     if kind == "bnode":
-        # Virtuoso labels its blank nodes `nodeID://b10007`: a stable label that N-Quads cannot spell as is
-        return ox.BlankNode(value if _LABEL.match(value) else "b" + hashlib.sha1(value.encode()).hexdigest()[:24])
+        return ox.BlankNode(blank_label(value))
     if "xml:lang" in binding:
         return ox.Literal(value, language=binding["xml:lang"])
     if "datatype" in binding:
