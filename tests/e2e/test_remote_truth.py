@@ -8,6 +8,7 @@ retract; a write the store refuses is undone and answered 502.
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -224,3 +225,35 @@ def test_blank_nodes_written_through_us_stay_joined(app: Flask, store: Store) ->
     count = f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}"
     assert int(direct(store, count)[0]["n"]["value"]) == 0
     assert client.get("/sparql", query_string={"query": joined}).json["results"]["bindings"] == []
+
+
+def test_the_store_never_holds_a_write_without_its_inferences(app: Flask, store: Store) -> None:
+    """A write and the inferences it changes go to the store in one update request (one operation): a client
+    reading the store meanwhile sees both or neither (Oxigraph: one transaction; Virtuoso: one statement)."""
+    client = app.test_client()
+    slug, graph = f"a-{uuid.uuid4().hex[:8]}", f"{names.GRAPH}curated/{uuid.uuid4().hex[:8]}"
+    both = (
+        f"SELECT ?d ?s WHERE {{ OPTIONAL {{ GRAPH <{graph}> {{ <{names.ID}project/{slug}> "
+        f"<{names.GK}touchesDomain> ?d }} }} OPTIONAL {{ GRAPH <{names.INFERRED_GRAPH}> "
+        f"{{ <{names.ID}project/{slug}> {CO_HANDLED} ?s }} }} }}"
+    )
+    seen: list[tuple[bool, bool]] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            for row in direct(store, both) or [{}]:
+                seen.append(("d" in row, "s" in row))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        for _ in range(5):
+            for verb in ("INSERT", "DELETE"):
+                answer = client.post("/update", data={"update": project(slug, graph, verb)}, headers=TOKEN)
+                assert answer.status_code == 200, answer.get_data(as_text=True)
+    finally:
+        done.set()
+        reader.join(30)
+    assert seen
+    assert all(asserted == inferred for asserted, inferred in seen), [s for s in seen if s[0] != s[1]][:5]
