@@ -37,8 +37,8 @@ log = logging.getLogger("guian_kg.writes")
 class Downstream(Protocol):
     """Where a journalled write goes next before it is acknowledged (the remote store: service.runtime.mirror)."""
 
-    def before_write(self, head: Head) -> None:
-        """Called under the write lock before a write is evaluated at `head`."""
+    def before_write(self) -> None:
+        """Called under the write lock before a write is evaluated at the journal's head."""
 
     def after_write(self, before: Head, record: Record) -> None:
         """Called under the write lock once `record` (after `before`) is durable; raising fails the write (the
@@ -89,9 +89,9 @@ class Writer:
             self._lock.release()
 
     def _apply_locked(self, op: WriteOp, who: dict, deadline: float) -> Receipt:
-        head = self.store.recover()
         if self.downstream is not None:
-            self.downstream.before_write(head)
+            self.downstream.before_write()  # may journal what the downstream holds and we do not, first
+        head = self.store.recover()
         request = {
             "kind": op.kind,
             "text": op.text,

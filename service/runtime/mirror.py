@@ -99,8 +99,18 @@ class RemoteMirror:
 
     # -- under the write lock: changes through us -----------------------------------------------------------
 
-    def before_write(self, head: Head) -> None:
-        """Serve `head` in this process before a write is evaluated, so the build after it is one record's."""
+    def before_write(self) -> None:
+        """Before a write is evaluated (hold the write lock): take in what the store holds and the mirror does
+        not yet (a write through another deployment, or behind our back, not probed yet), so that the write is
+        evaluated against the store's data; then serve the head in this process, so that the build after the
+        write is that one record's.
+
+        Raises:
+            RemoteServiceError: the store could not be probed or read (nothing is written).
+        """
+        if self.remote.probe() != self._known():
+            self._sync_locked()
+        head = self.journal.head()
         if self.catch_up() != self._version(head):
             log.warning("the mirror's position %d is not served yet; its inferences will be compared whole", head.seq)
 
