@@ -36,7 +36,10 @@ from service.errors import RemoteServiceError
 
 log = logging.getLogger("guian_kg.remote")
 
-PROBE = "SELECT ?g (COUNT(*) AS ?n) (SUM(STRLEN(STR(?o))) AS ?len) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"
+PROBE = (
+    "SELECT ?g (COUNT(*) AS ?n) (SUM(IF(isBlank(?o), 0, STRLEN(STR(?o)))) AS ?len) "
+    "WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"
+)
 READ = "SELECT ?g ?s ?p ?o WHERE { GRAPH ?g { ?s ?p ?o } }"
 _LABEL = re.compile(r"^[A-Za-z0-9_]+$")
 _BLANK = re.compile(r"(?:^|\s)_:")
@@ -55,6 +58,20 @@ class Probe:
     @classmethod
     def from_json(cls, rows: Iterable[list]) -> Probe:
         return cls(tuple((str(g), int(n), int(size)) for g, n, size in rows))
+
+    def after(self, remove: Iterable[str], add: Iterable[str]) -> Probe:
+        """The probe the store answers once these N-Quads lines (which it held, and did not) are taken out and
+        put in: counts are exact; lengths are Python's (a store that counts otherwise probes differently once,
+        and is then read and compared whole)."""
+        rows = {g: [n, size] for g, n, size in self.graphs}
+        for sign, lines in ((-1, remove), (1, add)):
+            text = "\n".join(lines)
+            for quad in ox.parse(text + "\n", format=ox.RdfFormat.N_QUADS) if text else ():
+                row = rows.setdefault(quad.graph_name.value, [0, 0])
+                row[0] += sign
+                obj = quad.object
+                row[1] += sign * (0 if isinstance(obj, ox.BlankNode) else len(obj.value))
+        return Probe(tuple(sorted((g, n, size) for g, (n, size) in rows.items() if n > 0)))
 
 
 def blank_label(value: str) -> str:

@@ -32,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import NoReturn
 
 from service.data.builder import Delta
 from service.engines.remote_store import Probe, RemoteStore, has_blank_node
@@ -49,8 +50,9 @@ KEEP_DELTAS = 8  # versions whose inferred-graph deltas this process keeps (the 
 class RemoteMirror:
     """Keeps a store folder's journal equal to a remote store, and the store's inferred graph equal to ours.
 
-    `catch_up()` makes this process serve the journal's newest position and returns its version;
-    `inferred_lines(version)` is the inferred graph's N-Quads lines of a version this process serves.
+    `build_head()` builds the journal's newest position in this process (its installation follows in the
+    background) and returns its version and, when it was built by a delta, (the version before, the `Delta`);
+    `inferred_lines(version)` is the inferred graph's N-Quads lines of a version built.
     """
 
     def __init__(
@@ -66,10 +68,8 @@ class RemoteMirror:
         self.poll = poll
         self.recheck = recheck
         self.lock_timeout = lock_timeout
-        self.catch_up: Callable[[], str | None] = lambda: None
-        self.inferred_lines: Callable[[str], set[str]] = lambda version: set()
-        self._deltas: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {}
-        self._deltas_lock = threading.Lock()
+        self.build_head: Callable[[], tuple[str, tuple[str, Delta] | None]] = _unset
+        self.inferred_lines: Callable[[str], set[str]] = _unset
         self._stop = threading.Event()
         self._last_full = time.monotonic()
         self.syncs = 0  # changes found behind our back and taken in (for tests and the log)
@@ -77,22 +77,6 @@ class RemoteMirror:
     @property
     def _known_path(self) -> Path:
         return self.journal.path / KNOWN
-
-    # -- what the builds of this process changed in the inferred graph --------------------------------------
-
-    def installed(self, version: str, delta: tuple[str, Delta] | None) -> None:
-        """Note the inferred-graph lines a version this process now serves took out and put in (from the
-        version `delta[0]`), for `after_write`."""
-        if delta is None:
-            return
-        since, changes = delta
-        graph = f"<{self.remote.inferred_graph}> ."
-        remove = tuple(line for line in changes.remove if line.endswith(graph))
-        add = tuple(line for line in changes.add if line.endswith(graph))
-        with self._deltas_lock:
-            self._deltas[version] = (since, remove, add)
-            while len(self._deltas) > KEEP_DELTAS:
-                self._deltas.pop(next(iter(self._deltas)))
 
     def _version(self, head: Head) -> str:
         return self.journal.version(head.seq, head.chain, head.manifest)
@@ -110,9 +94,7 @@ class RemoteMirror:
         """
         if self.remote.probe() != self._known():
             self._sync_locked()
-        head = self.journal.head()
-        if self.catch_up() != self._version(head):
-            log.warning("the mirror's position %d is not served yet; its inferences will be compared whole", head.seq)
+        self.build_head()
 
     def after_write(self, before: Head, record: Record) -> None:
         """Send a journalled write and the inferences it changed to the store; undo it in the journal when the
@@ -123,15 +105,17 @@ class RemoteMirror:
                 or will at the next probe).
         """
         try:
-            version = self.catch_up()
-            with self._deltas_lock:
-                found = self._deltas.get(version or "")
-            if found is not None and found[0] == self._version(before):
-                remove, add = found[1], found[2]
-            else:  # built over the whole data (or by another process): compare with the store's inferred graph
+            version, delta = self.build_head()
+            if delta is not None and delta[0] == self._version(before):
+                remove, add = _inferred(delta[1], self.remote.inferred_graph)
+            else:  # built over the whole data: compare with the store's inferred graph
                 remove, add = self._inferred_difference(version)
-            self._send([*record.delete, *remove], [*record.insert, *add], version)
-            self._remember()
+            known = self._known()
+            gone, new = [*record.delete, *remove], [*record.insert, *add]
+            if self._send(gone, new, version) and known is not None:
+                self._remember(known.after(gone, new))  # no second scan of the store: the watcher checks it
+            else:
+                self._remember()
         except GuianError as exc:
             log.error("the remote store did not take write %d (%s): making the mirror equal to it", record.seq, exc)
             self._forget()
@@ -141,27 +125,26 @@ class RemoteMirror:
                 raise
             raise RemoteServiceError(f"the remote store did not take the write: {exc.detail}") from None
 
-    def _inferred_difference(self, version: str | None) -> tuple[list[str], list[str]]:
-        if version is None:
-            raise RemoteServiceError("the service is shutting down")
+    def _inferred_difference(self, version: str) -> tuple[list[str], list[str]]:
         _, theirs = self.remote.read(inferred_only=True)
         ours = self.inferred_lines(version)
         return sorted(theirs - ours), sorted(ours - theirs)
 
-    def _send(self, remove: list[str], add: list[str], version: str | None) -> None:
-        """One update; the graphs where a blank node's quad leaves or enters are replaced whole instead (a DELETE
-        cannot name a blank node; an INSERT makes new ones), then read back (the store labels them anew)."""
+    def _send(self, remove: list[str], add: list[str], version: str) -> bool:
+        """One update (True); the graphs where a blank node's quad leaves or enters are replaced whole instead (a
+        DELETE cannot name a blank node; an INSERT makes new ones), then read back (the store labels them anew)."""
         blank = {_graph_of(line) for line in (*remove, *add) if has_blank_node(line)}
         if not blank:
             self.remote.change(remove, add)
-            return
+            return True
         lines, _ = self.journal.lines_at()
-        if self.remote.inferred_graph in blank and version:
+        if self.remote.inferred_graph in blank:
             lines |= self.inferred_lines(version)
         replace = {g: sorted(line for line in lines if _graph_of(line) == g) for g in sorted(blank)}
         keep = [line for line in remove if _graph_of(line) not in blank]
         self.remote.change(keep, [line for line in add if _graph_of(line) not in blank], replace)
         self._sync_locked()
+        return False
 
     # -- changes behind our back ----------------------------------------------------------------------------
 
@@ -212,9 +195,7 @@ class RemoteMirror:
     def _sync_locked(self) -> bool:
         asserted, theirs = self.remote.read()
         changed = self._take_in(asserted)
-        version = self.catch_up()
-        if version is None:  # this process is shutting down: leave the store's inferred graph as it is
-            return changed
+        version, _ = self.build_head()
         ours = self.inferred_lines(version)
         remove, add = sorted(theirs - ours), sorted(ours - theirs)
         if remove or add:
@@ -233,8 +214,8 @@ class RemoteMirror:
         except (OSError, ValueError, KeyError, TypeError):
             return None
 
-    def _remember(self) -> None:
-        probe = self.remote.probe()
+    def _remember(self, probe: Probe | None = None) -> None:
+        probe = probe or self.remote.probe()
         write_atomically(self._known_path, json.dumps({"probe": probe.as_json()}).encode())
 
     def _forget(self) -> None:
@@ -267,6 +248,16 @@ class RemoteMirror:
                 log.warning("following the remote store failed (%s); trying again in %g s", exc.detail, self.poll)
             except Exception:
                 log.exception("following the remote store failed")
+
+
+def _unset(*args: object) -> NoReturn:
+    raise RuntimeError("the mirror is not connected to a builder yet")
+
+
+def _inferred(delta: Delta, graph: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The lines of a build's delta that are in the inferred graph: (taken out, put in)."""
+    suffix = f"<{graph}> ."
+    return tuple(ln for ln in delta.remove if ln.endswith(suffix)), tuple(ln for ln in delta.add if ln.endswith(suffix))
 
 
 def _graph_of(line: str) -> str:

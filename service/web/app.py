@@ -23,7 +23,7 @@ from service.data.snapshots import Snapshot, build_newest, load_snapshot, nquads
 from service.data.sources import shipped_graphs
 from service.engines.factory import engine_for
 from service.engines.remote_store import RemoteStore
-from service.errors import ConfigError, GuianError, RemoteServiceError
+from service.errors import ConfigError, GuianError
 from service.journal.follower import Follower
 from service.journal.log import Journal
 from service.journal.protection import SourceGraphs
@@ -100,8 +100,8 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     if mirror is not None:
         assert state.follower is not None
         state.mirror = mirror
-        mirror.catch_up = state.follower.catch_up
-        mirror.inferred_lines = partial(_inferred_lines, state)
+        mirror.build_head = partial(_build_head, state.follower)
+        mirror.inferred_lines = partial(_inferred_lines, settings)
         mirror.sync(full=True)  # the store's inferred graph made ours (the first process to start does it)
         mirror.watch()
         weakref.finalize(app, mirror.stop)
@@ -175,8 +175,6 @@ def _install(state: ServiceState, built: _Built) -> bool:
     if executor is None:
         executor = QueryExecutor(state.settings, engine_for, built.snapshot)
     state.swap(built.snapshot, executor)
-    if state.mirror is not None:
-        state.mirror.installed(built.version, built.delta)
     log.info("now serving data version %s (%s)", built.version, "moved by its delta" if moved else "loaded")
     return True
 
@@ -209,11 +207,17 @@ def _mirror(settings: Settings) -> RemoteMirror:
     return mirror
 
 
-def _inferred_lines(state: ServiceState, version: str) -> set[str]:
-    """The inferred graph's lines of the version `state` serves (which must be `version`)."""
-    snapshot = state.served_snapshot
-    if snapshot is None or snapshot.version != version:
-        raise RemoteServiceError(f"data version {version} is not the one served")
+def _build_head(follower: Follower) -> tuple[str, tuple[str, Delta] | None]:
+    """Build the journal's head in this process now (the mirror needs its delta before acknowledging a write);
+    it is installed in the background."""
+    built = follower.build()
+    follower.offer(built)
+    return built.version, built.delta
+
+
+def _inferred_lines(settings: Settings, version: str) -> set[str]:
+    """The inferred graph's lines of a version built in the cache (waiting while its file is written)."""
+    snapshot = snapshot_of(settings, version)
     with open(nquads_of(snapshot), encoding="utf-8") as nquads:
         return lines_in_graph((line.rstrip("\n") for line in nquads), snapshot.inferred_graph)
 

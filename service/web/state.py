@@ -158,11 +158,6 @@ class ServiceState:
         self.cache.clear(value.version if value is not None else None)
 
     @property
-    def served_snapshot(self) -> Snapshot | None:
-        """The snapshot new requests get (whatever the current request is pinned to)."""
-        return self._data[0]
-
-    @property
     def served_version(self) -> str | None:
         """The data version new requests get (whatever the current request is pinned to)."""
         snapshot = self._data[0]

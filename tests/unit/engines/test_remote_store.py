@@ -7,6 +7,7 @@ import json
 import pyoxigraph as ox
 import pytest
 
+from service.engines import remote_store
 from service.engines.remote_store import Probe, RemoteStore, blank_label, has_blank_node, relabel_blank_nodes
 from service.errors import RemoteServiceError
 
@@ -98,3 +99,29 @@ def test_an_unreachable_store_is_a_remote_service_error() -> None:
     store = RemoteStore("http://127.0.0.1:9/query", None, "urn:inferred", lambda g: True, timeout=2)
     with pytest.raises(RemoteServiceError, match="could not be reached"):
         store.probe()
+
+
+def _probe_of(store: ox.Store) -> Probe:
+    """The probe a store answers, run by pyoxigraph itself."""
+    rows = [(s["g"].value, int(s["n"].value), int(s["len"].value)) for s in store.query(remote_store.PROBE)]
+    return Probe(tuple(sorted(rows)))
+
+
+def test_the_probe_after_a_change_is_computed_as_the_store_answers_it() -> None:
+    store = ox.Store()
+    lines = [
+        '<urn:s> <urn:p> "土地管理"@zh <urn:g> .',
+        "<urn:s> <urn:q> <urn:o> <urn:g> .",
+        "_:b <urn:p> _:c <urn:h> .",
+        '<urn:s> <urn:p> "1"^^<http://www.w3.org/2001/XMLSchema#integer> <urn:h> .',
+    ]
+    store.load("\n".join(lines) + "\n", format=ox.RdfFormat.N_QUADS)
+    before = _probe_of(store)
+    remove = ["<urn:s> <urn:q> <urn:o> <urn:g> ."]
+    add = ['<urn:t> <urn:p> "环保与民生"@zh <urn:g> .', "<urn:t> <urn:p> _:d <urn:k> ."]
+    store.update("DELETE DATA { GRAPH <urn:g> { <urn:s> <urn:q> <urn:o> } }")
+    store.load("\n".join(add) + "\n", format=ox.RdfFormat.N_QUADS)
+    assert before.after(remove, add) == _probe_of(store)
+    assert before.after(remove, add) != before
+    emptied = before.after([lines[2], lines[3]], [])
+    assert "urn:h" not in {g for g, _, _ in emptied.graphs}  # a graph emptied is no longer listed, as by the store
