@@ -97,19 +97,6 @@ def relabel_blank_nodes(results: bytes, media_type: str) -> bytes:
     return json.dumps(parsed).encode()
 
 
-def _term(binding: dict[str, Any]) -> ox.NamedNode | ox.BlankNode | ox.Literal:
-    kind, value = binding["type"], binding["value"]
-    if kind == "uri":
-        return ox.NamedNode(value)
-    if kind == "bnode":
-        return ox.BlankNode(blank_label(value))
-    if "xml:lang" in binding:
-        return ox.Literal(value, language=binding["xml:lang"])
-    if "datatype" in binding:
-        return ox.Literal(value, datatype=ox.NamedNode(binding["datatype"]))
-    return ox.Literal(value)
-
-
 def has_blank_node(line: str) -> bool:
     """Whether an N-Quads line names a blank node (never inside a literal: labels follow a space or start it)."""
     return "_:" in line and bool(_BLANK.search(line.split('"', 1)[0] if '"' in line else line))
@@ -179,16 +166,31 @@ class RemoteStore:
 
     def read(self, inferred_only: bool = False) -> tuple[set[str], set[str]]:
         """The store's quads as canonical N-Quads lines: (our asserted graphs', the inferred graph's); with
-        `inferred_only`, the first set is empty."""
+        `inferred_only`, the first set is empty.
+
+        Raises:
+            RemoteServiceError: the store could not be read, or sent something that is not SPARQL JSON results.
+        """
+        query = READ.replace("GRAPH ?g", f"VALUES ?g {{ <{self.inferred_graph}> }} GRAPH ?g") if inferred_only else READ
+        accept = {"Accept": "application/sparql-results+json", "Content-Type": "application/x-www-form-urlencoded"}
+        body = self._post(self.query_url, {"query": query}, accept)
+        if b"nodeID://" in body:
+            body = relabel_blank_nodes(body, "application/sparql-results+json")
         asserted: list[ox.Quad] = []
         inferred: list[ox.Quad] = []
-        query = READ.replace("GRAPH ?g", f"VALUES ?g {{ <{self.inferred_graph}> }} GRAPH ?g") if inferred_only else READ
-        for row in self._bindings(query):
-            g = row["g"]
-            if g["type"] != "uri" or not (g["value"] == self.inferred_graph or self.ours(g["value"])):
-                continue
-            quad = ox.Quad(_term(row["s"]), _term(row["p"]), _term(row["o"]), ox.NamedNode(g["value"]))
-            (inferred if g["value"] == self.inferred_graph else asserted).append(quad)
+        inferred_graph, ours = ox.NamedNode(self.inferred_graph), self.ours
+        g, s, p, o = (ox.Variable(name) for name in "gspo")
+        try:  # parsed by pyoxigraph: a whole store is read at start and after every change behind our back
+            for row in ox.parse_query_results(body, ox.QueryResultsFormat.JSON):
+                graph = row[g]
+                if graph == inferred_graph:
+                    inferred.append(ox.Quad(row[s], row[p], row[o], graph))
+                elif isinstance(graph, ox.NamedNode) and ours(graph.value):
+                    asserted.append(ox.Quad(row[s], row[p], row[o], graph))
+        except (SyntaxError, ValueError, TypeError) as exc:
+            raise RemoteServiceError(
+                f"the remote store <{self.query_url}> sent malformed results: {exc}", endpoint=self.query_url
+            ) from None
         return _lines(asserted), _lines(inferred)
 
     # -- changing -------------------------------------------------------------------------------------------
