@@ -26,6 +26,7 @@ folder (`remote-probe.json`), shared by the processes.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import threading
@@ -43,6 +44,7 @@ from service.journal.records import Head, Record, chain_digest, now
 
 log = logging.getLogger("guian_kg.remote")
 
+WATCH_LOCK = "remote-watch.lock"  # in the store folder: held by the one process that probes the store
 KNOWN = "remote-probe.json"  # in the store folder: the store's probe after our last change
 KEEP_DELTAS = 8  # versions whose inferred-graph deltas this process keeps (the newest few are ever asked for)
 
@@ -237,17 +239,27 @@ class RemoteMirror:
         self._stop.set()
 
     def _watch(self) -> None:
-        while not self._stop.wait(self.poll):
-            full = self.recheck > 0 and time.monotonic() - self._last_full >= self.recheck
-            try:
-                if full or self.remote.probe() != self._known():
-                    self.sync(full=full)
-                if full:
-                    self._last_full = time.monotonic()
-            except GuianError as exc:
-                log.warning("following the remote store failed (%s); trying again in %g s", exc.detail, self.poll)
-            except Exception:
-                log.exception("following the remote store failed")
+        # One watcher per store folder: the processes of a deployment take turns holding this lock (a probe scans
+        # the store; two processes probing would only double that).
+        with open(self.journal.path / WATCH_LOCK, "a") as lock:
+            while not self._stop.wait(self.poll):
+                try:
+                    fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # another process watches; this one takes over if it ends
+                self._watch_once()
+
+    def _watch_once(self) -> None:
+        full = self.recheck > 0 and time.monotonic() - self._last_full >= self.recheck
+        try:
+            if full or self.remote.probe() != self._known():
+                self.sync(full=full)
+            if full:
+                self._last_full = time.monotonic()
+        except GuianError as exc:
+            log.warning("following the remote store failed (%s); trying again in %g s", exc.detail, self.poll)
+        except Exception:
+            log.exception("following the remote store failed")
 
 
 def _unset(*args: object) -> NoReturn:
