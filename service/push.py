@@ -131,6 +131,7 @@ class PushReport:
     triples: int = 0
     batches: int = 0
     skipped: int = 0
+    sent_triples: int = 0
     shared_triples: int = 0  # triples that sit in more than one graph
     skolemized: int = 0  # blank nodes the store would not share across graphs, sent as skolem IRIs
     seconds: float = 0.0
@@ -138,11 +139,11 @@ class PushReport:
 
     def summary(self) -> str:
         """The lines `guian-kg push` prints when it is done."""
-        rate = self.triples / self.seconds if self.seconds else 0.0
+        rate = self.sent_triples / self.seconds if self.seconds else 0.0
         lines = [
             f"pushed {self.triples} triples in {self.graphs} graphs to {self.endpoint} ({self.protocol}): "
-            f"{self.batches - self.skipped} batches sent, {self.skipped} already there, {self.seconds:.1f} s "
-            f"({rate:.0f} triples/s)"
+            f"{self.batches - self.skipped} batches ({self.sent_triples} triples) sent, {self.skipped} already there, "
+            f"{self.seconds:.1f} s ({rate:.0f} triples/s)"
         ]
         if self.skolemized:
             lines.append(
@@ -244,6 +245,7 @@ class _Connection:
         self.target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
         self.query = parts.query
         self.conn: http.client.HTTPConnection | None = None
+        self.largest = 0  # the most quads an INSERT DATA may hold, once the store refused a larger one (0: any)
 
     def _open(self) -> http.client.HTTPConnection:
         kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
@@ -282,7 +284,9 @@ class _Connection:
         if 200 <= response.status < 300 or (missing_ok and response.status == 404):
             return
         text = " ".join(said[:500].decode("utf-8", "replace").split())
-        raise RemoteServiceError(f"<{self.shown}> answered HTTP {response.status}: {text}", endpoint=self.shown)
+        raise RemoteServiceError(
+            f"<{self.shown}> answered HTTP {response.status}: {text}", endpoint=self.shown, status_code=response.status
+        )
 
     def _unreachable(self, exc: Exception) -> RemoteServiceError:
         return RemoteServiceError(f"<{self.shown}> could not be reached: {exc}", endpoint=self.shown)
@@ -333,7 +337,7 @@ def send(connection: _Connection, protocol: str, batch: Batch, genid: str = "") 
         plain = [(g, line) for g, line in batch.quads if not _blank_labels(line)]
         blank = [(g, line) for g, line in batch.quads if _blank_labels(line)]
         if plain:
-            connection.request("POST", _insert("INSERT DATA {", plain, "}"), "application/sparql-update", {})
+            _insert_data(connection, plain)
         if blank and genid and len({g for g, _ in blank}) > 1:
             labels = {label for _, line in blank for label in _blank_labels(line)}
             blank, skolemized = [(g, _skolemize(line, genid)) for g, line in blank], len(labels)
@@ -350,6 +354,27 @@ def send(connection: _Connection, protocol: str, batch: Batch, genid: str = "") 
         body = "".join(f"{line[:-1]} <{graph}> .\n" for graph, line in batch.quads)
         connection.request("POST", body.encode(), "application/n-quads", {})
     return skolemized
+
+
+def _too_large(exc: RemoteServiceError) -> bool:
+    """Whether the store refused a request for its size: HTTP 413, or Virtuoso 7.2's SPARQL compiler running out
+    of parser stack ("SP030: … memory exhausted", from about 5,000 lines of INSERT DATA)."""
+    return exc.extra.get("status_code") == 413 or ("HTTP 400" in exc.detail and "memory exhausted" in exc.detail)
+
+
+def _insert_data(connection: _Connection, quads: list[tuple[str, str]]) -> None:
+    """INSERT DATA the quads (no blank nodes: sending a triple twice changes nothing); when the store finds the
+    request too large, halves of them, and so on, and no more than the largest part it took from then on."""
+    limit = connection.largest or len(quads)
+    for start in range(0, len(quads), limit):
+        part = quads[start : start + limit]
+        try:
+            connection.request("POST", _insert("INSERT DATA {", part, "}"), "application/sparql-update", {})
+        except RemoteServiceError as exc:
+            if len(part) < 2 or not _too_large(exc):
+                raise
+            connection.largest = len(part) // 2
+            _insert_data(connection, part)
 
 
 def _insert(head: str, quads: list[tuple[str, str]], tail: str) -> bytes:
@@ -456,6 +481,7 @@ def push(
                     log.write(batch.key + "\n")
                     log.flush()
                     report.sent.append(batch.key)
+                    report.sent_triples += len(batch.quads)
                 bar.advance(len(batch.quads), batch.quads[0][0].rsplit("/", 1)[-1], batch.key not in done)
     finally:
         connection.close()
