@@ -365,16 +365,17 @@ def _too_large(exc: RemoteServiceError) -> bool:
 def _insert_data(connection: _Connection, quads: list[tuple[str, str]]) -> None:
     """INSERT DATA the quads (no blank nodes: sending a triple twice changes nothing); when the store finds the
     request too large, halves of them, and so on, and no more than the largest part it took from then on."""
-    limit = connection.largest or len(quads)
-    for start in range(0, len(quads), limit):
-        part = quads[start : start + limit]
+    start = 0
+    while start < len(quads):
+        part = quads[start : start + (connection.largest or len(quads))]
         try:
             connection.request("POST", _insert("INSERT DATA {", part, "}"), "application/sparql-update", {})
         except RemoteServiceError as exc:
             if len(part) < 2 or not _too_large(exc):
                 raise
             connection.largest = len(part) // 2
-            _insert_data(connection, part)
+            continue
+        start += len(part)
 
 
 def _insert(head: str, quads: list[tuple[str, str]], tail: str) -> bytes:
