@@ -317,26 +317,11 @@ def measure_overhead(folder: Path, args: argparse.Namespace) -> dict:
         for run in range(args.overhead_runs):
             load = common.wait_for_quiet(args.max_load, log=log)
             port = common.free_port()
+            serve = [*guian_kg_command(), "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"]
+            remote = ["--engine", "remote", "--remote-query", store.base + "/query", "--result-cache-mb", "0"]
             ours = Server(
                 "ours",
-                [
-                    *guian_kg_command(),
-                    "serve",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--workers",
-                    "2",
-                    "--engine",
-                    "remote",
-                    "--remote-query",
-                    store.base + "/query",
-                    "--result-cache-mb",
-                    "0",
-                    "--cache-dir",
-                    str(cache),
-                ],
+                [*serve, *remote, "--cache-dir", str(cache)],
                 port,
                 "/readyz",
                 log_path=folder / "ours.log",
