@@ -63,7 +63,8 @@ import json, sys, time
 from service.config import load_settings
 from service.data.snapshots import load_snapshot
 started = time.perf_counter()
-settings = load_settings({"data": sys.argv[1], "cache_dir": sys.argv[2]}, environ={})
+# as push reads it: the N-Quads only (the embedded engine would also build its on-disk store)
+settings = load_settings({"data": sys.argv[1], "cache_dir": sys.argv[2], "engine": "rdflib"}, environ={})
 snapshot = load_snapshot(settings)
 print(json.dumps({"seconds": time.perf_counter() - started, "nquads": str(snapshot.nquads)}))
 """
