@@ -105,8 +105,10 @@ def build_snapshot(data: Path, cache: Path) -> dict:
     if done.returncode != 0:
         raise RuntimeError(f"reasoning failed: {done.stderr[-3000:]}")
     result = json.loads(done.stdout.splitlines()[-1])
-    with open(result["nquads"], "rb") as lines:
+    nquads = Path(result["nquads"])
+    with open(nquads, "rb") as lines:
         result["quads"] = sum(1 for line in lines if line.strip())
+    result["nquads"] = f"<cache>/{nquads.parent.name}/{nquads.name}"  # no machine path in the results
     return result
 
 
