@@ -110,7 +110,7 @@ def engine_part(size: int, changes: int, folder: Path) -> dict:
     return row
 
 
-def _serve(folder: Path, data: Path | None, extra: Sequence[str] = ()) -> tuple[subprocess.Popen, str]:
+def serve_with_store(folder: Path, data: Path | None, extra: Sequence[str] = ()) -> tuple[subprocess.Popen, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("GUIAN_KG_")}
     store = ["--store-dir", str(folder / "store"), "--cache-dir", str(folder / "cache")]
     if data is not None:
@@ -138,7 +138,7 @@ def _serve(folder: Path, data: Path | None, extra: Sequence[str] = ()) -> tuple[
     raise RuntimeError("the server did not get ready")
 
 
-def _ask(base: str, query: str) -> bool:
+def ask(base: str, query: str) -> bool:
     """The answer of an ASK; a 503 (the version not built within the server's wait) is asked again, and counts."""
     while True:
         response = requests.get(base + "/sparql", params={"query": query}, timeout=600)
@@ -152,7 +152,7 @@ def service_part(
     size: int, changes: int, writers: int, writer_seconds: float, folder: Path, extra: Sequence[str] = ()
 ) -> dict:
     data = dataset_file(size, folder) if size > 3000 else None
-    process, base = _serve(folder, data, extra)
+    process, base = serve_with_store(folder, data, extra)
     auth = {"Authorization": f"Bearer {TOKEN}"}
     domain = f"{ID}domain/land-management"
     try:
@@ -167,7 +167,7 @@ def service_part(
                     base + "/update", data={"update": f"{op} DATA {{ GRAPH {graph} {{ {triple} }} }}"}, headers=auth
                 )
                 written.raise_for_status()
-                answer = _ask(base, inferred)
+                answer = ask(base, inferred)
                 times.append(time.perf_counter() - started)
                 assert answer is expect, f"{op}: the next read answered {answer}"
         acknowledged, stop = [0] * writers, threading.Event()

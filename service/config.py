@@ -20,6 +20,13 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise ValueError("must be 0 or more")
+    return value
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -139,6 +146,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("remote_query", None, _optional(_url), "Query endpoint URL of the remote store (engine=remote)."),
     Setting("remote_update", None, _optional(_url), "Update endpoint URL of the remote store (engine=remote)."),
     Setting(
+        "remote_poll",
+        "2",
+        _non_negative_float,
+        "Seconds between probes of the remote store for changes made behind our back (0: never; engine=remote).",
+    ),
+    Setting(
+        "remote_recheck",
+        "300",
+        _non_negative_float,
+        "Seconds between whole comparisons with the remote store, whatever the probe says (0: never).",
+    ),
+    Setting(
         "public_url",
         None,
         _optional(_url),
@@ -219,6 +238,8 @@ class Settings:
     engine: str
     remote_query: str | None
     remote_update: str | None
+    remote_poll: float
+    remote_recheck: float
     public_url: str | None
     data: tuple[Path, ...] | None
     base_iri: str

@@ -81,6 +81,16 @@ class IncrementalBuilder:
             rules.Unsupported: when the closure needs owlrl (the builder then starts over next time).
         """
         with self._lock:
+            if (
+                self._closure is not None
+                and self._head is not None
+                and (self._head.seq, self._head.chain)
+                == (
+                    head.seq,
+                    head.chain,
+                )
+            ):
+                return sorted(self._graphs)  # built already (by another thread): the same text and delta
             started = time.perf_counter()
             since = self._head
             self._changes = defaultdict(int)

@@ -272,8 +272,11 @@ def build_newest(settings: Settings, builder: IncrementalBuilder | None = None, 
             write_atomically(folder / "dataset.nq", text)
             write_atomically(store.path / LAST_BUILT, last_built)  # a restart serves it: only once it is whole
 
-        # only a version an in-memory engine can be moved to (one served from an on-disk store reads the file now)
-        in_memory = settings.engine == "embedded" and not cached and count <= settings.memory_max_quads
+        # only a version an engine can be moved to: an in-memory one (one served from an on-disk store reads the
+        # file now), or the remote store (which holds the data itself)
+        in_memory = not cached and (
+            settings.engine == "remote" or (settings.engine == "embedded" and count <= settings.memory_max_quads)
+        )
         later = defer and builder is not None and builder.delta is not None and in_memory
         if not cached:
             write_atomically(folder / STORE_GRAPHS, ("\n".join([*graphs, inferred]) + "\n").encode())

@@ -37,6 +37,7 @@ from service.engines.http import (
     parse_solutions,
     snippet,
 )
+from service.engines.remote_store import relabel_blank_nodes
 from service.engines.results import serialise_solutions, serialise_triples
 from service.errors import (
     ConfigError,
@@ -166,12 +167,8 @@ class RemoteEngine(Engine):
         self.timeout = settings.query_timeout + 5.0  # the executor stops us at the query's own deadline first
         inferred = names.rebase(names.INFERRED_GRAPH, settings.base_iri)
         try:
-            graphs = self._graph_list()
-            if snapshot is not None:  # ours only: a store also holds its own graphs (Virtuoso's system graphs)
-                missing = set(snapshot.graphs) - set(graphs)
-                if missing:
-                    log.warning("the remote store lacks %d of the dataset's graphs: run guian-kg push", len(missing))
-                graphs = [g for g in graphs if g in set(snapshot.graphs)]
+            # The snapshot's graphs are those the store holds (service.runtime.mirror keeps the snapshot its mirror)
+            graphs = list(snapshot.graphs) if snapshot is not None else self._graph_list()
             self.union_default = self._union_default(graphs)
         except GuianError as exc:
             raise ConfigError(f"the remote store <{self.endpoint}> cannot be queried: {exc.detail}") from None
@@ -181,6 +178,12 @@ class RemoteEngine(Engine):
     def graph_names(self) -> list[str]:
         """The IRIs of the named graphs the remote store holds."""
         return list(self._dataset.graphs)
+
+    def apply(self, snapshot: Snapshot, remove: tuple[str, ...], add: tuple[str, ...]) -> bool:
+        """Serve `snapshot`: the store already holds it (the mirror sent the delta); only the graph list moves."""
+        graphs, inferred = tuple(snapshot.graphs), self._dataset.inferred_graph
+        self._dataset = Snapshot("remote", Path(), graphs, inferred, snapshot.base_iri)
+        return True
 
     # -- talking to the store -----------------------------------------------------------------------------
 
@@ -302,7 +305,10 @@ class RemoteEngine(Engine):
         if source is None:
             detail = f"the remote store answered {media_type}, not SPARQL results"
             raise RemoteServiceError(detail, endpoint=self.endpoint)
-        result = ox.parse_query_results(response, source)
+        body = response.read()
+        if b"bnode" in body:  # Virtuoso's labels (`nodeID://b10007`) are not valid ones: made valid, stably
+            body = relabel_blank_nodes(body, media_type)
+        result = ox.parse_query_results(body, source)
         if form == "ask" and isinstance(result, ox.QuerySolutions):  # Virtuoso 7: a row of ?__ASK_RETVAL when true
             result = ox.parse_query_results(json.dumps({"head": {}, "boolean": any(True for _ in result)}), JSON)
         if isinstance(result, ox.QueryBoolean):

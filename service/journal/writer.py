@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Protocol
 
 import pyoxigraph as ox
 
@@ -24,13 +25,24 @@ from service.errors import (
 from service.journal.evaluator import Evaluator
 from service.journal.log import Journal
 from service.journal.protection import CURATED_GRAPH_PREFIX, SourceGraphs
-from service.journal.records import Receipt, Record, WriteOp, chain_digest, now, parse_lines
+from service.journal.records import Head, Receipt, Record, WriteOp, chain_digest, now, parse_lines
 from service.sparql.update_lint import is_internal_graph
 
 log = logging.getLogger("guian_kg.writes")
 
 
 # --- the writer (in each web process) ------------------------------------------------------------------
+
+
+class Downstream(Protocol):
+    """Where a journalled write goes next before it is acknowledged (the remote store: service.runtime.mirror)."""
+
+    def before_write(self) -> None:
+        """Called under the write lock before a write is evaluated at the journal's head."""
+
+    def after_write(self, before: Head, record: Record) -> None:
+        """Called under the write lock once `record` (after `before`) is durable; raising fails the write (the
+        downstream has then undone it in the journal)."""
 
 
 class Writer:
@@ -44,8 +56,10 @@ class Writer:
         memory_mb: int,
         max_changes: int,
         source: SourceGraphs | None = None,
+        downstream: Downstream | None = None,
     ) -> None:
         self.store = store
+        self.downstream = downstream
         self.source = source or SourceGraphs(())  # the shipped data's graphs: read-only (empty: all writable)
         self.inferred_graph = inferred_graph
         self.timeout = timeout
@@ -63,6 +77,7 @@ class Writer:
             UpdateTooLargeError: more quads change than `max_changes`.
             UpdateTimeoutError, WriteBusyError: the time limit passed first (nothing applied).
             StorageError: the journal could not be written (nothing applied).
+            RemoteServiceError: the downstream (remote) store did not take it (undone: nothing applied).
         """
         deadline = time.monotonic() + self.timeout
         if not self._lock.acquire(timeout=self.timeout):
@@ -74,6 +89,8 @@ class Writer:
             self._lock.release()
 
     def _apply_locked(self, op: WriteOp, who: dict, deadline: float) -> Receipt:
+        if self.downstream is not None:
+            self.downstream.before_write()  # may journal what the downstream holds and we do not, first
         head = self.store.recover()
         request = {
             "kind": op.kind,
@@ -104,6 +121,8 @@ class Writer:
             insert=insert,
         )
         new = self.store.append(head, record)
+        if self.downstream is not None:
+            self.downstream.after_write(head, record)
         if self.store.should_compact(new):
             try:
                 self.store.compact(new)

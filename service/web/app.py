@@ -15,18 +15,21 @@ from typing import Any, NamedTuple
 from flask import Flask, current_app, request
 from werkzeug.exceptions import HTTPException
 
+from service import names
 from service.config import Settings, export_settings, load_settings
 from service.data import rules
 from service.data.builder import Delta, IncrementalBuilder
-from service.data.snapshots import Snapshot, build_newest, load_snapshot, open_journal, snapshot_of
+from service.data.snapshots import Snapshot, build_newest, load_snapshot, nquads_of, open_journal, snapshot_of
 from service.data.sources import shipped_graphs
 from service.engines.factory import engine_for
-from service.errors import GuianError
+from service.engines.remote_store import RemoteStore
+from service.errors import ConfigError, GuianError
 from service.journal.follower import Follower
 from service.journal.log import Journal
 from service.journal.protection import SourceGraphs
 from service.journal.writer import Writer, ephemeral_store_dir, run_build
 from service.runtime.executor import QueryExecutor
+from service.runtime.mirror import RemoteMirror, lines_in_graph
 from service.web.bodies import guard_request
 from service.web.fast_path import FastAnswers
 from service.web.headers import assign_request_id, common_headers, count_request
@@ -63,13 +66,17 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     logging.getLogger("guian_kg").setLevel(settings.log_level.upper())
 
-    if settings.update_token and settings.store_dir is None:
-        # Writes always go through a journal; without --store-dir it lives in a temporary folder (lost at exit).
+    remote = settings.engine == "remote"
+    if (settings.update_token or remote) and settings.store_dir is None:
+        # Writes always go through a journal, and the remote engine keeps its mirror in one; without --store-dir
+        # it lives in a temporary folder (lost at exit).
         settings = replace(settings, store_dir=ephemeral_store_dir())
         weakref.finalize(app, shutil.rmtree, settings.store_dir, True)
-        log.warning(
-            "writes are enabled without --store-dir: they live in %s until the service stops", settings.store_dir
-        )
+        if settings.update_token:
+            log.warning(
+                "writes are enabled without --store-dir: they live in %s until the service stops", settings.store_dir
+            )
+    mirror = _mirror(settings) if remote else None
     snapshot = load_snapshot(settings)
     executor = QueryExecutor(settings, engine_for, snapshot)  # forks its query workers: after the server's fork
     state = ServiceState(settings, snapshot, executor)
@@ -80,16 +87,24 @@ def create_app(overrides: Mapping[str, Any] | None = None) -> Flask:
                 store.recover()  # cut a torn tail a crash left, before anything reads or appends
             limits = (settings.query_timeout, settings.query_memory_mb, settings.max_result_rows)
             source = SourceGraphs(() if settings.source_writes else shipped_graphs(settings.base_iri, settings.data))
-            state.writer = Writer(store, snapshot.inferred_graph, *limits, source=source)
+            state.writer = Writer(store, snapshot.inferred_graph, *limits, source=source, downstream=mirror)
             weakref.finalize(app, state.writer.close)
         builder = IncrementalBuilder(snapshot.inferred_graph) if settings.reasoner == "rl" else None
         state.follower = Follower(
             store, partial(_build_newest, settings, builder), partial(_install, state), served=snapshot.version
         )
-        if builder is not None and settings.update_token:
+        if builder is not None and (settings.update_token or mirror is not None):
             # The builder's first build runs the closure over the whole data: here, in the background, rather than
             # in the first read after the first write.
             threading.Thread(target=_warm, args=(builder, store), name="guian-kg-builder-warm", daemon=True).start()
+    if mirror is not None:
+        assert state.follower is not None
+        state.mirror = mirror
+        mirror.build_head = partial(_build_head, state.follower)
+        mirror.inferred_lines = partial(_inferred_lines, settings)
+        mirror.sync(full=True)  # the store's inferred graph made ours (the first process to start does it)
+        mirror.watch()
+        weakref.finalize(app, mirror.stop)
     app.extensions[EXTENSION] = state
 
     for blueprint in BLUEPRINTS:
@@ -162,6 +177,49 @@ def _install(state: ServiceState, built: _Built) -> bool:
     state.swap(built.snapshot, executor)
     log.info("now serving data version %s (%s)", built.version, "moved by its delta" if moved else "loaded")
     return True
+
+
+def _mirror(settings: Settings) -> RemoteMirror:
+    """The mirror of the remote store in the store folder, made equal to the store's graphs now.
+
+    Our graphs are those named under the deployment's graph namespace and those of the source data; the store's
+    own (Virtuoso's system graphs) are left alone.
+
+    Raises:
+        ConfigError: when the store cannot be read.
+    """
+    assert settings.remote_query is not None
+    journal = open_journal(settings)
+    namespace = names.rebase(names.GRAPH, settings.base_iri)
+    source = shipped_graphs(settings.base_iri, settings.data)
+    remote = RemoteStore(
+        settings.remote_query,
+        settings.remote_update,
+        names.rebase(names.INFERRED_GRAPH, settings.base_iri),
+        lambda iri: iri.startswith(namespace) or iri in source,
+        timeout=max(settings.query_timeout * 10, 300.0),
+    )
+    mirror = RemoteMirror(remote, journal, settings.remote_poll, settings.remote_recheck)
+    try:
+        mirror.adopt()
+    except GuianError as exc:
+        raise ConfigError(f"the remote store <{settings.remote_query}> cannot be read: {exc.detail}") from None
+    return mirror
+
+
+def _build_head(follower: Follower) -> tuple[str, tuple[str, Delta] | None]:
+    """Build the journal's head in this process now (the mirror needs its delta before acknowledging a write);
+    it is installed in the background."""
+    built = follower.build()
+    follower.offer(built)
+    return built.version, built.delta
+
+
+def _inferred_lines(settings: Settings, version: str) -> set[str]:
+    """The inferred graph's lines of a version built in the cache (waiting while its file is written)."""
+    snapshot = snapshot_of(settings, version)
+    with open(nquads_of(snapshot), encoding="utf-8") as nquads:
+        return lines_in_graph((line.rstrip("\n") for line in nquads), snapshot.inferred_graph)
 
 
 def _warm(builder: IncrementalBuilder, store: Journal) -> None:

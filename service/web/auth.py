@@ -12,7 +12,6 @@ from flask import Response, g, request
 from service.config import Settings
 from service.errors import (
     GuianError,
-    NotImplementedYetError,
     ReadOnlyError,
     UnauthorizedError,
 )
@@ -50,9 +49,9 @@ def authorize_write() -> None:
     """Let the current request write only with the token (see `require_write_token`); refusals are audited."""
     try:
         require_write_token(state().settings, request.headers.get("Authorization"))
-        if state().settings.engine == "remote":
-            # Our journal would never reach the remote store: write to the store itself (its --remote-update).
-            raise NotImplementedYetError("writes are not supported on the remote engine; update the remote store")
+        settings = state().settings
+        if settings.engine == "remote" and not settings.remote_update:
+            raise ReadOnlyError("writes on the remote engine need the store's update endpoint: --remote-update URL")
     except GuianError as exc:
         audit_log.info(json.dumps({"event": "write-refused", "who": _who(), "status": exc.status, "code": exc.code}))
         raise

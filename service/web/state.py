@@ -29,6 +29,7 @@ from service.errors import (
 from service.journal.follower import Follower
 from service.journal.writer import Writer
 from service.runtime.executor import QueryExecutor
+from service.runtime.mirror import RemoteMirror
 from service.runtime.result_cache import Answer, ResultCache, etag_of, job_identity
 from service.sparql.formats import BY_KEY
 from service.web.bodies import BodyReader
@@ -106,6 +107,7 @@ class ServiceState:
         self.settings = settings
         self.writer = writer
         self.follower = follower
+        self.mirror: RemoteMirror | None = None  # engine=remote: the store's mirror (service.runtime.mirror)
         self.metrics = Metrics()
         self.bodies = BodyReader(settings.body_seconds, settings.max_request_bytes)  # POST bodies, with a deadline
         self._data: tuple[Snapshot | None, QueryExecutor | None] = (snapshot, executor)

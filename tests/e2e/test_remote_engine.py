@@ -113,6 +113,7 @@ def remote_settings(store, e2e_cache: Path) -> dict[str, Any]:
     return {
         "engine": "remote",
         "remote_query": store.query,
+        "remote_update": store.update,
         "cache_dir": str(e2e_cache),
         "public_url": "http://localhost/",
     }
