@@ -8,7 +8,7 @@ one graph (the first batch of a graph `PUT`, the rest `POST`): the protocol name
 node is scoped to one request either way, so the quads that share blank nodes travel in one batch, across graphs
 too (the inferred graph says things about the ontology's blank nodes): over SPARQL Update one request with several
 `GRAPH` blocks, over the Graph Store Protocol N-Quads POSTed to the store's dataset (Oxigraph and Fuseki take
-that; elsewhere use `--protocol update`). Batches are cut in the file's order, which is fixed for a data version;
+that; elsewhere use `--protocol update`). Batches are cut in the file's order (fixed for a data version), the quads with blank nodes first;
 each finished one is appended to a progress file next to the snapshot, so `--resume` after a failure or a kill
 sends only what is missing. Progress goes to stderr: a bar on a terminal, elsewhere a line per tenth of the work
 and at least every 30 seconds, with the rate and the time left.
@@ -81,12 +81,12 @@ class Plan:
     graphs: int = 0
 
     def batches(self) -> Iterator[Batch]:
-        """The batches, in a stable order: the file's quads without blank nodes as they come, then the quads
-        with blank nodes, those sharing one (directly or through others) in the same batch."""
+        """The batches, in a stable order: first the quads with blank nodes, those sharing one (directly or
+        through others) in the same batch, then the file's other quads as they come. (Blank nodes first: a batch
+        re-sent on resume would make new ones, so they go where a resumed push has the least to send again.)"""
         seen_graphs: set[str] = set()
         seen_triples: set[int] = set()
         shared = 0
-        held: list[tuple[str, str]] = []  # quads with blank nodes, sent last, grouped
         current: list[tuple[str, str]] = []
         index = 0
 
@@ -98,6 +98,18 @@ class Plan:
             index += 1
             return batch
 
+        with open(self.nquads, "rb") as lines:  # a first look: only lines that may hold a blank node are parsed
+            maybe = b"".join(line for line in lines if b"_:" in line)
+        held = [
+            (quad.graph_name.value, f"{quad.triple} .")
+            for quad in ox.parse(maybe, format=ox.RdfFormat.N_QUADS)
+            if isinstance(quad.subject, ox.BlankNode) or isinstance(quad.object, ox.BlankNode)
+        ]
+        for group in _groups(held):
+            if current and (len(current) + len(group) > self.batch_size or self.protocol == "gsp"):
+                yield cut()
+                current = []
+            current.extend(group)
         for quad in ox.parse(path=self.nquads, format=ox.RdfFormat.N_QUADS):
             graph, line = quad.graph_name.value, f"{quad.triple} ."
             digest = hash(line)
@@ -105,17 +117,11 @@ class Plan:
                 shared += 1
             seen_triples.add(digest)
             if isinstance(quad.subject, ox.BlankNode) or isinstance(quad.object, ox.BlankNode):
-                held.append((graph, line))
                 continue
             if current and (len(current) >= self.batch_size or (self.protocol == "gsp" and graph != current[-1][0])):
                 yield cut()
                 current = []
             current.append((graph, line))
-        for group in _groups(held):
-            if current and (len(current) + len(group) > self.batch_size or self.protocol == "gsp"):
-                yield cut()
-                current = []
-            current.extend(group)
         if current:
             yield cut()
         self.shared, self.graphs = shared, len(seen_graphs)
@@ -338,12 +344,20 @@ def send(connection: _Connection, protocol: str, batch: Batch, genid: str = "") 
         blank = [(g, line) for g, line in batch.quads if _blank_labels(line)]
         if plain:
             _insert_data(connection, plain)
-        if blank and genid and len({g for g, _ in blank}) > 1:
-            labels = {label for _, line in blank for label in _blank_labels(line)}
-            blank, skolemized = [(g, _skolemize(line, genid)) for g, line in blank], len(labels)
-            connection.request("POST", _insert("INSERT DATA {", blank, "}"), "application/sparql-update", {})
-        elif blank:
-            connection.request("POST", _insert("INSERT {", blank, "} WHERE {}"), "application/sparql-update", {})
+        # only the blank nodes that sit in two graphs are skolemized; the others stay blank nodes
+        crossing = [q for group in _groups(blank) if genid and _spans_graphs(group) for q in group]
+        local = [q for q in blank if q not in set(crossing)]
+        if crossing:
+            skolemized = len({label for _, line in crossing for label in _blank_labels(line)})
+            skolem = [(g, _skolemize(line, genid)) for g, line in crossing]
+            connection.request("POST", _insert("INSERT DATA {", skolem, "}"), "application/sparql-update", {})
+        # a store that cannot share blank nodes across graphs (Virtuoso 7.2) takes no INSERT holding them in two
+        # graphs at all: one request per graph then
+        by_graph: dict[str, list[tuple[str, str]]] = {}
+        for graph, line in local:
+            by_graph.setdefault(graph if genid else "", []).append((graph, line))
+        for part in by_graph.values():
+            connection.request("POST", _insert("INSERT {", part, "} WHERE {}"), "application/sparql-update", {})
     elif len(graphs) == 1:
         body = "\n".join(line for _, line in batch.quads) + "\n"
         method = "PUT" if batch.replace else "POST"
@@ -491,6 +505,11 @@ def push(
     return report
 
 
+def _spans_graphs(quads: list[tuple[str, str]]) -> bool:
+    return len({graph for graph, _ in quads}) > 1
+
+
 def _crosses(batch: Batch) -> bool:
-    """Whether the batch's quads with blank nodes sit in more than one graph."""
-    return len({graph for graph, line in batch.quads if _blank_labels(line)}) > 1
+    """Whether the batch's quads with blank nodes sit in more than one graph (whether the store takes that in one
+    INSERT must then be known)."""
+    return _spans_graphs([q for q in batch.quads if _blank_labels(q[1])])
