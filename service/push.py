@@ -8,10 +8,10 @@ one graph (the first batch of a graph `PUT`, the rest `POST`): the protocol name
 node is scoped to one request either way, so the quads that share blank nodes travel in one batch, across graphs
 too (the inferred graph says things about the ontology's blank nodes): over SPARQL Update one request with several
 `GRAPH` blocks, over the Graph Store Protocol N-Quads POSTed to the store's dataset (Oxigraph and Fuseki take
-that; elsewhere use `--protocol update`). Batches are cut in the file's order (fixed for a data version), the quads with blank nodes first;
-each finished one is appended to a progress file next to the snapshot, so `--resume` after a failure or a kill
-sends only what is missing. Progress goes to stderr: a bar on a terminal, elsewhere a line per tenth of the work
-and at least every 30 seconds, with the rate and the time left.
+that; elsewhere use `--protocol update`). Batches are cut in the file's order (fixed for a data version), the
+quads with blank nodes first; each finished one is appended to a progress file next to the snapshot, so
+`--resume` after a failure or a kill sends only what is missing. Progress goes to stderr: a bar on a terminal,
+elsewhere a line per tenth of the work and at least every 30 seconds, with the rate and the time left.
 """
 
 from __future__ import annotations
