@@ -42,6 +42,16 @@ def http_get(url: str, timeout: float = 5.0, headers: dict[str, str] | None = No
         return exc.code, exc.read()
 
 
+def http_post(url: str, body: bytes, content_type: str, accept: str, timeout: float = 60.0) -> tuple[int, bytes]:
+    """Status and body of a POST (an HTTP error status is returned, not raised)."""
+    request = urllib.request.Request(url, data=body, headers={"Content-Type": content_type, "Accept": accept})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
 @dataclass
 class Server:
     """A server process started in its own process group, so that stopping it stops all its children."""

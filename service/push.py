@@ -1,30 +1,30 @@
 """`guian-kg push`: load every graph of the dataset (ontology, data, provenance, inferred) into a remote store.
 
-The snapshot's quads are sent graph by graph in batches, either as SPARQL Update (`INSERT DATA`; the first batch
-holding a graph starts with `DROP SILENT GRAPH`) or through the Graph Store Protocol (the first batch of a graph
-`PUT`, the rest `POST`). A blank node is scoped to one request either way, so all the quads that share blank
-nodes travel in the same batch, across graphs too (the inferred graph says things about the ontology's blank
-nodes): such a batch is one `INSERT DATA` with several `GRAPH` blocks, or, over the Graph Store Protocol, N-Quads
-POSTed to the store's dataset (Oxigraph and Fuseki take that; elsewhere use `--protocol update`). Batches are cut
-in a stable order; each finished one is recorded in a progress file next to the snapshot, so `--resume` after a
-failure sends only what is missing.
+The snapshot's N-Quads file is read as a stream (never held whole in memory) and sent in batches of at most
+`--batch-size` triples, one keep-alive connection for the whole push. Over SPARQL Update a batch is one `INSERT
+DATA` with a `GRAPH` block per graph it holds, so thousands of small graphs (one per claim) travel together; the
+graphs a batch is the first to hold are emptied first, in one operation. Over the Graph Store Protocol a batch holds
+one graph (the first batch of a graph `PUT`, the rest `POST`): the protocol names one graph per request. A blank
+node is scoped to one request either way, so the quads that share blank nodes travel in one batch, across graphs
+too (the inferred graph says things about the ontology's blank nodes): over SPARQL Update one request with several
+`GRAPH` blocks, over the Graph Store Protocol N-Quads POSTed to the store's dataset (Oxigraph and Fuseki take
+that; elsewhere use `--protocol update`). Batches are cut in the file's order (fixed for a data version), the
+quads with blank nodes first; each finished one is appended to a progress file next to the snapshot, so
+`--resume` after a failure or a kill sends only what is missing. Progress goes to stderr: a bar on a terminal,
+elsewhere a line per tenth of the work and at least every 30 seconds, with the rate and the time left.
 """
 
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
-import os
 import re
 import sys
-import tempfile
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
-from collections import Counter
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -32,18 +32,20 @@ import pyoxigraph as ox
 
 from service.config import Settings
 from service.data.snapshots import Snapshot, load_snapshot
-from service.engines.http import OPENER, USER_AGENT, with_credentials
+from service.engines.http import USER_AGENT, with_credentials
 from service.errors import ConfigError, RemoteServiceError
 
 PROTOCOLS = ("auto", "update", "gsp")
 DEFAULT_BATCH_SIZE = 5000
 REQUEST_TIMEOUT = 120.0  # seconds for one batch
-# Path endings of Graph Store Protocol endpoints: Oxigraph, Fuseki, GraphDB/RDF4J, Virtuoso.
+PROGRESS_EVERY = 30.0  # seconds: the longest wait between two progress lines when stderr is not a terminal
 _PROBE = "urn:x-guian-kg:push-probe:"
 # A blank node of an N-Triples line `S P O .` is its subject or its object: never look inside literals.
 _BLANK_SUBJECT = re.compile(r"^_:(\S+)(?= )")
 _BLANK_OBJECT = re.compile(r"(?<=> )_:(\S+)(?= \.$)")
+# Path endings of Graph Store Protocol endpoints: Oxigraph, Fuseki, GraphDB/RDF4J, Virtuoso.
 _GSP_PATHS = ("/store", "/data", "/rdf-graphs/service", "/sparql-graph-crud", "/sparql-graph-crud-auth")
+_PROGRESS_FORMAT = 2  # the progress file: a JSON header line, then one finished batch key a line
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,67 @@ class Batch:
 
 
 @dataclass
+class Plan:
+    """The batches of a snapshot for one protocol and batch size, cut while the N-Quads file is read.
+
+    `shared` (triples that sit in more than one graph) and `graphs` are known once `batches()` has run through.
+    """
+
+    nquads: Path
+    protocol: str
+    batch_size: int
+    triples: int
+    shared: int = 0
+    graphs: int = 0
+
+    def batches(self) -> Iterator[Batch]:
+        """The batches, in a stable order: first the quads with blank nodes, those sharing one (directly or
+        through others) in the same batch, then the file's other quads as they come. (Blank nodes first: a batch
+        re-sent on resume would make new ones, so they go where a resumed push has the least to send again.)"""
+        seen_graphs: set[str] = set()
+        seen_triples: set[int] = set()
+        shared = 0
+        current: list[tuple[str, str]] = []
+        index = 0
+
+        def cut() -> Batch:
+            nonlocal index
+            graphs = list(dict.fromkeys(graph for graph, _ in current))
+            batch = Batch(index, tuple(current), tuple(g for g in graphs if g not in seen_graphs))
+            seen_graphs.update(graphs)
+            index += 1
+            return batch
+
+        with open(self.nquads, "rb") as lines:  # a first look: only lines that may hold a blank node are parsed
+            maybe = b"".join(line for line in lines if b"_:" in line)
+        held = [
+            (quad.graph_name.value, f"{quad.triple} .")
+            for quad in ox.parse(maybe, format=ox.RdfFormat.N_QUADS)
+            if isinstance(quad.subject, ox.BlankNode) or isinstance(quad.object, ox.BlankNode)
+        ]
+        for group in _groups(held):
+            if current and (len(current) + len(group) > self.batch_size or self.protocol == "gsp"):
+                yield cut()
+                current = []
+            current.extend(group)
+        for quad in ox.parse(path=self.nquads, format=ox.RdfFormat.N_QUADS):
+            graph, line = quad.graph_name.value, f"{quad.triple} ."
+            digest = hash(line)
+            if digest in seen_triples:
+                shared += 1
+            seen_triples.add(digest)
+            if isinstance(quad.subject, ox.BlankNode) or isinstance(quad.object, ox.BlankNode):
+                continue
+            if current and (len(current) >= self.batch_size or (self.protocol == "gsp" and graph != current[-1][0])):
+                yield cut()
+                current = []
+            current.append((graph, line))
+        if current:
+            yield cut()
+        self.shared, self.graphs = shared, len(seen_graphs)
+
+
+@dataclass
 class PushReport:
     """What one push did."""
 
@@ -74,6 +137,7 @@ class PushReport:
     triples: int = 0
     batches: int = 0
     skipped: int = 0
+    sent_triples: int = 0
     shared_triples: int = 0  # triples that sit in more than one graph
     skolemized: int = 0  # blank nodes the store would not share across graphs, sent as skolem IRIs
     seconds: float = 0.0
@@ -81,9 +145,11 @@ class PushReport:
 
     def summary(self) -> str:
         """The lines `guian-kg push` prints when it is done."""
+        rate = self.sent_triples / self.seconds if self.seconds else 0.0
         lines = [
             f"pushed {self.triples} triples in {self.graphs} graphs to {self.endpoint} ({self.protocol}): "
-            f"{self.batches - self.skipped} batches sent, {self.skipped} already there, {self.seconds:.1f} s"
+            f"{self.batches - self.skipped} batches ({self.sent_triples} triples) sent, {self.skipped} already there, "
+            f"{self.seconds:.1f} s ({rate:.0f} triples/s)"
         ]
         if self.skolemized:
             lines.append(
@@ -108,8 +174,9 @@ def choose_protocol(endpoint: str, protocol: str = "auto") -> str:
     return "gsp" if path.endswith(_GSP_PATHS) else "update"
 
 
-def _groups(quads: list[ox.Quad]) -> list[list[ox.Quad]]:
-    """The quads grouped so that quads sharing a blank node (directly or through others) are together."""
+def _groups(quads: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    """The quads (graph, line) grouped so that quads sharing a blank node (directly or through others) are
+    together, in a stable order."""
     parent: dict[str, str] = {}
 
     def find(node: str) -> str:
@@ -118,100 +185,122 @@ def _groups(quads: list[ox.Quad]) -> list[list[ox.Quad]]:
             node = parent[node]
         return node
 
-    def blanks(quad: ox.Quad) -> list[str]:
-        return [t.value for t in (quad.subject, quad.object) if isinstance(t, ox.BlankNode)]
-
-    for quad in quads:
-        found = blanks(quad)
+    for _, line in quads:
+        found = _blank_labels(line)
         for other in found[1:]:
             parent[find(other)] = find(found[0])
-    together: dict[str, list[ox.Quad]] = {}
-    alone: list[list[ox.Quad]] = []
+    together: dict[str, list[tuple[str, str]]] = {}
     for quad in quads:
-        found = blanks(quad)
-        if found:
-            together.setdefault(find(found[0]), []).append(quad)
-        else:
-            alone.append([quad])
-    return sorted([*alone, *together.values()], key=lambda group: min((q.graph_name.value, str(q)) for q in group))
+        together.setdefault(find(_blank_labels(quad[1])[0]), []).append(quad)
+    return sorted(together.values(), key=min)
 
 
-def plan(snapshot: Snapshot, batch_size: int = DEFAULT_BATCH_SIZE) -> tuple[list[Batch], int]:
-    """The batches of the snapshot, in a stable order, and how many triples sit in more than one graph.
+def plan(snapshot: Snapshot, batch_size: int = DEFAULT_BATCH_SIZE, protocol: str = "update") -> Plan:
+    """How the snapshot is cut into batches for `protocol` ("update" or "gsp").
 
     Raises:
         ConfigError: for a batch size below 1.
     """
     if batch_size < 1:
         raise ConfigError("the batch size must be at least 1")
-    quads = list(ox.parse(path=snapshot.nquads, format=ox.RdfFormat.N_QUADS))
-    shared = sum(1 for count in Counter(q.triple for q in quads).values() if count > 1)
-    batches: list[Batch] = []
-    current: list[tuple[str, str]] = []
-    first_graph = ""
-    seen: set[str] = set()
-
-    def close() -> None:
-        graphs = list(dict.fromkeys(graph for graph, _ in current))
-        batches.append(Batch(len(batches), tuple(current), tuple(g for g in graphs if g not in seen)))
-        seen.update(graphs)
-
-    for group in _groups(quads):
-        graph = group[0].graph_name.value  # batches follow the graphs' order; a group goes with its first graph
-        if current and (len(current) + len(group) > batch_size or graph != first_graph):
-            close()
-            current = []
-        if not current:
-            first_graph = graph
-        current.extend((q.graph_name.value, f"{q.triple} .") for q in group)
-    if current:
-        close()
-    return batches, shared
+    with open(snapshot.nquads, "rb") as lines:
+        triples = sum(1 for line in lines if line.strip())
+    return Plan(snapshot.nquads, protocol, batch_size, triples)
 
 
-class _Progress:
-    """A progress bar on a terminal; elsewhere a line per tenth of the work."""
+class Progress:
+    """A progress bar on a terminal; elsewhere a line per tenth of the work and at least every PROGRESS_EVERY s."""
 
     def __init__(self, total: int, stream: TextIO) -> None:
         self.total, self.done, self.stream = max(total, 1), 0, stream
         self.tty = stream.isatty()
+        self.started = self._last_line = time.monotonic()
         self._last_tenth = -1
+        self.sent = 0  # triples sent by this run (not skipped): what the rate is of
 
-    def advance(self, triples: int, note: str) -> None:
+    def advance(self, triples: int, note: str, sent: bool) -> None:
         self.done += triples
+        self.sent += triples if sent else 0
         share = self.done / self.total
+        now = time.monotonic()
+        rate = self.sent / (now - self.started) if now > self.started else 0.0
+        left = f"{(self.total - self.done) / rate:.0f} s left" if rate and self.done < self.total else "done"
         if self.tty:
             bar = "#" * int(share * 30)
-            self.stream.write(f"\r[{bar:<30}] {share:6.1%} {self.done}/{self.total} triples {note[:40]:<40}")
+            self.stream.write(
+                f"\r[{bar:<30}] {share:6.1%} {self.done}/{self.total} triples {rate:7.0f}/s {left:>10} {note[:30]:<30}"
+            )
             if self.done >= self.total:
                 self.stream.write("\n")
-        elif int(share * 10) != self._last_tenth:
-            self._last_tenth = int(share * 10)
-            self.stream.write(f"push: {share:.0%} ({self.done}/{self.total} triples)\n")
+        elif int(share * 10) != self._last_tenth or now - self._last_line >= PROGRESS_EVERY:
+            self._last_tenth, self._last_line = int(share * 10), now
+            self.stream.write(f"push: {share:.0%} ({self.done}/{self.total} triples, {rate:.0f} triples/s, {left})\n")
         self.stream.flush()
 
 
-def _request(
-    endpoint: str, method: str, body: bytes, content_type: str, params: dict[str, str], missing_ok: bool = False
-) -> None:
-    # credentials in the URL (http://user:password@host/…) become a header; no redirect is ever followed
-    shown, headers = with_credentials(endpoint, {"Content-Type": content_type, "User-Agent": USER_AGENT})
-    url = shown
-    if params:
-        url += ("&" if urllib.parse.urlsplit(shown).query else "?") + urllib.parse.urlencode(params)
-    request = urllib.request.Request(url, data=body, method=method, headers=headers)
-    try:
-        with OPENER.open(request, timeout=REQUEST_TIMEOUT) as response:
-            response.read()
-    except urllib.error.HTTPError as exc:
-        if missing_ok and exc.code == 404:
+class _Connection:
+    """One keep-alive HTTP connection to the endpoint's server, opened again when the server closed it."""
+
+    def __init__(self, endpoint: str) -> None:
+        # credentials in the URL (http://user:password@host/…) become a header; no redirect is ever followed
+        self.shown, self.headers = with_credentials(endpoint, {"User-Agent": USER_AGENT})
+        parts = urllib.parse.urlsplit(self.shown)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"push needs an http(s) endpoint URL, not {self.shown!r}")
+        self.https, self.host, self.port = parts.scheme == "https", parts.hostname, parts.port
+        self.target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        self.query = parts.query
+        self.conn: http.client.HTTPConnection | None = None
+        self.largest = 0  # the most quads an INSERT DATA may hold, once the store refused a larger one (0: any)
+
+    def _open(self) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+        return kind(self.host, self.port, timeout=REQUEST_TIMEOUT)
+
+    def request(
+        self, method: str, body: bytes, content_type: str, params: dict[str, str], missing_ok: bool = False
+    ) -> None:
+        """Send one request; a 2xx answer (or 404 with `missing_ok`) is success.
+
+        Raises:
+            RemoteServiceError: naming the endpoint, when it refuses the request or cannot be reached.
+        """
+        target = self.target
+        if params:
+            target += ("&" if self.query else "?") + urllib.parse.urlencode(params)
+        headers = {**self.headers, "Content-Type": content_type, "Content-Length": str(len(body))}
+        for attempt in (1, 2):
+            reused = self.conn is not None
+            self.conn = self.conn or self._open()
+            try:
+                self.conn.request(method, target, body=body, headers=headers)
+                response = self.conn.getresponse()
+                said = response.read()
+                break
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                self.close()
+                if reused and attempt == 1:
+                    continue  # the server closed the idle connection: once more on a new one
+                raise self._unreachable(exc) from None
+            except (OSError, http.client.HTTPException) as exc:
+                self.close()
+                raise self._unreachable(exc) from None
+        if response.will_close:
+            self.close()
+        if 200 <= response.status < 300 or (missing_ok and response.status == 404):
             return
-        said = " ".join(exc.read(500).decode("utf-8", "replace").split())
-        raise RemoteServiceError(f"<{shown}> answered HTTP {exc.code}: {said}", endpoint=shown) from None
-    except (urllib.error.URLError, OSError) as exc:
+        text = " ".join(said[:500].decode("utf-8", "replace").split())
         raise RemoteServiceError(
-            f"<{shown}> could not be reached: {getattr(exc, 'reason', exc)}", endpoint=shown
-        ) from None
+            f"<{self.shown}> answered HTTP {response.status}: {text}", endpoint=self.shown, status_code=response.status
+        )
+
+    def _unreachable(self, exc: Exception) -> RemoteServiceError:
+        return RemoteServiceError(f"<{self.shown}> could not be reached: {exc}", endpoint=self.shown)
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
 
 
 def _blank_labels(line: str) -> list[str]:
@@ -224,7 +313,15 @@ def _skolemize(line: str, genid: str) -> str:
     return line
 
 
-def send(endpoint: str, protocol: str, batch: Batch, genid: str = "") -> int:
+def _emptying(graphs: tuple[str, ...]) -> str:
+    """One SPARQL Update operation that empties `graphs` (one operation: Virtuoso 7.2 takes no more a request)."""
+    if len(graphs) == 1:
+        return f"DROP SILENT GRAPH <{graphs[0]}>"
+    listed = " ".join(f"<{g}>" for g in graphs)
+    return f"DELETE {{ GRAPH ?g {{ ?s ?p ?o }} }} WHERE {{ VALUES ?g {{ {listed} }} GRAPH ?g {{ ?s ?p ?o }} }}"
+
+
+def send(connection: _Connection, protocol: str, batch: Batch, genid: str = "") -> int:
     """Send one batch, emptying the graphs it is the first to hold; return how many blank nodes were skolemized.
 
     Over SPARQL Update, with `genid` given (for a store that cannot share a blank node across graphs in one
@@ -241,50 +338,80 @@ def send(endpoint: str, protocol: str, batch: Batch, genid: str = "") -> int:
         # string output"). INSERT DATA may not hold blank nodes there either ("not allowed in a constant clause"):
         # the quads with blank nodes go in one INSERT … WHERE {}, which makes one fresh node per label over the one
         # empty solution, as INSERT DATA would; the rest, which have none, go in INSERT DATA.
-        for operation in [f"DROP SILENT GRAPH <{g}>" for g in batch.replace]:
-            _request(endpoint, "POST", operation.encode(), "application/sparql-update", {})
+        if batch.replace:
+            connection.request("POST", _emptying(batch.replace).encode(), "application/sparql-update", {})
         plain = [(g, line) for g, line in batch.quads if not _blank_labels(line)]
         blank = [(g, line) for g, line in batch.quads if _blank_labels(line)]
         if plain:
-            _request(endpoint, "POST", _insert("INSERT DATA {", plain, "}"), "application/sparql-update", {})
-        if blank and genid and len({g for g, _ in blank}) > 1:
-            labels = {label for _, line in blank for label in _blank_labels(line)}
-            blank, skolemized = [(g, _skolemize(line, genid)) for g, line in blank], len(labels)
-            _request(endpoint, "POST", _insert("INSERT DATA {", blank, "}"), "application/sparql-update", {})
-        elif blank:
-            _request(endpoint, "POST", _insert("INSERT {", blank, "} WHERE {}"), "application/sparql-update", {})
+            _insert_data(connection, plain)
+        # only the blank nodes that sit in two graphs are skolemized; the others stay blank nodes
+        crossing = [q for group in _groups(blank) if genid and _spans_graphs(group) for q in group]
+        local = [q for q in blank if q not in set(crossing)]
+        if crossing:
+            skolemized = len({label for _, line in crossing for label in _blank_labels(line)})
+            skolem = [(g, _skolemize(line, genid)) for g, line in crossing]
+            connection.request("POST", _insert("INSERT DATA {", skolem, "}"), "application/sparql-update", {})
+        # a store that cannot share blank nodes across graphs (Virtuoso 7.2) takes no INSERT holding them in two
+        # graphs at all: one request per graph then
+        by_graph: dict[str, list[tuple[str, str]]] = {}
+        for graph, line in local:
+            by_graph.setdefault(graph if genid else "", []).append((graph, line))
+        for part in by_graph.values():
+            connection.request("POST", _insert("INSERT {", part, "} WHERE {}"), "application/sparql-update", {})
     elif len(graphs) == 1:
         body = "\n".join(line for _, line in batch.quads) + "\n"
         method = "PUT" if batch.replace else "POST"
-        _request(endpoint, method, body.encode(), "application/n-triples", {"graph": graphs[0]})
+        connection.request(method, body.encode(), "application/n-triples", {"graph": graphs[0]})
     else:  # blank nodes shared across graphs: one N-Quads document for the store's whole dataset
         for graph in batch.replace:
-            _request(endpoint, "DELETE", b"", "application/n-triples", {"graph": graph}, missing_ok=True)
+            connection.request("DELETE", b"", "application/n-triples", {"graph": graph}, missing_ok=True)
         body = "".join(f"{line[:-1]} <{graph}> .\n" for graph, line in batch.quads)
-        _request(endpoint, "POST", body.encode(), "application/n-quads", {})
+        connection.request("POST", body.encode(), "application/n-quads", {})
     return skolemized
 
 
+def _too_large(exc: RemoteServiceError) -> bool:
+    """Whether the store refused a request for its size: HTTP 413, or Virtuoso 7.2's SPARQL compiler running out
+    of parser stack ("SP030: … memory exhausted", from about 5,000 lines of INSERT DATA)."""
+    return exc.extra.get("status_code") == 413 or ("HTTP 400" in exc.detail and "memory exhausted" in exc.detail)
+
+
+def _insert_data(connection: _Connection, quads: list[tuple[str, str]]) -> None:
+    """INSERT DATA the quads (no blank nodes: sending a triple twice changes nothing); when the store finds the
+    request too large, halves of them, and so on, and no more than the largest part it took from then on."""
+    start = 0
+    while start < len(quads):
+        part = quads[start : start + (connection.largest or len(quads))]
+        try:
+            connection.request("POST", _insert("INSERT DATA {", part, "}"), "application/sparql-update", {})
+        except RemoteServiceError as exc:
+            if len(part) < 2 or not _too_large(exc):
+                raise
+            connection.largest = len(part) // 2
+            continue
+        start += len(part)
+
+
 def _insert(head: str, quads: list[tuple[str, str]], tail: str) -> bytes:
-    blocks = "".join(
-        f"GRAPH <{graph}> {{\n" + "\n".join(line for g, line in quads if g == graph) + "\n}\n"
-        for graph in dict.fromkeys(g for g, _ in quads)
-    )
+    by_graph: dict[str, list[str]] = {}
+    for graph, line in quads:
+        by_graph.setdefault(graph, []).append(line)
+    blocks = "".join(f"GRAPH <{graph}> {{\n" + "\n".join(lines) + "\n}\n" for graph, lines in by_graph.items())
     return f"{head}\n{blocks}{tail}\n".encode()
 
 
-def shares_blank_nodes(endpoint: str) -> bool:
+def shares_blank_nodes(connection: _Connection) -> bool:
     """Whether the store takes one blank node in two graphs of one INSERT (Virtuoso 7.2 does not), tried on
     scratch graphs that are dropped again."""
     probe = [(f"{_PROBE}a", "<urn:x:s> <urn:x:p> _:b ."), (f"{_PROBE}b", "_:b <urn:x:p> <urn:x:o> .")]
     try:
-        _request(endpoint, "POST", _insert("INSERT {", probe, "} WHERE {}"), "application/sparql-update", {})
+        connection.request("POST", _insert("INSERT {", probe, "} WHERE {}"), "application/sparql-update", {})
         return True
     except RemoteServiceError:
         return False
     finally:
         for graph, _ in probe:
-            _request(endpoint, "POST", f"DROP SILENT GRAPH <{graph}>".encode(), "application/sparql-update", {})
+            connection.request("POST", f"DROP SILENT GRAPH <{graph}>".encode(), "application/sparql-update", {})
 
 
 def progress_file(snapshot: Snapshot, endpoint: str) -> Path:
@@ -293,23 +420,35 @@ def progress_file(snapshot: Snapshot, endpoint: str) -> Path:
     return snapshot.nquads.parent / f"push-{digest}.json"
 
 
-def _load_progress(path: Path, snapshot: Snapshot, batch_size: int, resume: bool) -> set[str]:
+def _header(snapshot: Snapshot, chosen: Plan) -> dict[str, object]:
+    return {
+        "format": _PROGRESS_FORMAT,
+        "version": snapshot.version,
+        "protocol": chosen.protocol,
+        "batch_size": chosen.batch_size,
+    }
+
+
+def _load_progress(path: Path, header: dict[str, object], resume: bool) -> set[str]:
+    """The batch keys an earlier push recorded as finished (a line cut short by a kill is not one).
+
+    Raises:
+        ConfigError: the record is of another data version, protocol or batch size.
+    """
     if not resume or not path.exists():
         return set()
-    state = json.loads(path.read_text(encoding="utf-8"))
-    if state.get("version") != snapshot.version or state.get("batch_size") != batch_size:
+    lines = path.read_text(encoding="utf-8").split("\n")
+    try:
+        state = json.loads(lines[0])
+    except ValueError:
+        state = {}
+    if state != header:
         raise ConfigError(
-            f"the unfinished push recorded in {path} was for data version {state.get('version')} with "
-            f"--batch-size {state.get('batch_size')}; run without --resume to push again from the start"
+            f"the unfinished push recorded in {path} was for data version {state.get('version')} over "
+            f"{state.get('protocol')} with --batch-size {state.get('batch_size')}; run without --resume to push "
+            "again from the start"
         )
-    return set(state.get("done", []))
-
-
-def _save_progress(path: Path, snapshot: Snapshot, batch_size: int, done: Iterable[str]) -> None:
-    state = {"version": snapshot.version, "batch_size": batch_size, "done": sorted(done)}
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False) as tmp:
-        json.dump(state, tmp)
-    os.replace(tmp.name, path)
+    return set(lines[1:-1])  # every line but the last ends with a newline: only those were written whole
 
 
 def push(
@@ -323,31 +462,54 @@ def push(
 ) -> PushReport:
     """Load the current snapshot into the store at `endpoint`, batch by batch, reporting progress on `stream`.
 
+    A batch is recorded as finished once the store has answered it; a push killed between the answer and the
+    record sends that batch again on `resume` (harmless for triples without blank nodes: a graph is a set).
+
     Raises:
-        ConfigError: a bad protocol or batch size, or `resume` over another data version's progress.
+        ConfigError: a bad protocol, batch size or endpoint, or `resume` over another push's progress.
         RemoteServiceError: the store refused a batch or could not be reached (run again with `resume`).
     """
     started = time.monotonic()
-    snapshot = load_snapshot(settings)
-    chosen = choose_protocol(endpoint, protocol)
-    batches, shared = plan(snapshot, batch_size)
+    # push reads the snapshot's N-Quads only: whatever the configured engine, no on-disk store is built for it
+    snapshot = load_snapshot(replace(settings, engine="remote"))
+    chosen = plan(snapshot, batch_size, choose_protocol(endpoint, protocol))
     record = progress_file(snapshot, endpoint)
-    done = _load_progress(record, snapshot, batch_size, resume)
-    report = PushReport(endpoint, chosen, graphs=len({g for b in batches for g in b.graphs}), batches=len(batches))
-    report.triples, report.shared_triples = sum(len(b.quads) for b in batches), shared
-    bar = _Progress(report.triples, stream or sys.stderr)
-    crossing = any(len({g for g, line in b.quads if _blank_labels(line)}) > 1 for b in batches if b.key not in done)
-    genid = ""
-    if chosen == "update" and crossing and not shares_blank_nodes(endpoint):
-        genid = snapshot.base_iri + ".well-known/genid/"
-    for batch in batches:
-        if batch.key in done:
-            report.skipped += 1
-        else:
-            report.skolemized += send(endpoint, chosen, batch, genid)
-            done.add(batch.key)
-            report.sent.append(batch.key)
-            _save_progress(record, snapshot, batch_size, done)
-        bar.advance(len(batch.quads), batch.quads[0][0].rsplit("/", 1)[-1])
+    header = _header(snapshot, chosen)
+    done = _load_progress(record, header, resume)
+    if not resume or not record.exists():
+        record.write_text(json.dumps(header, sort_keys=True) + "\n", encoding="utf-8")
+    report = PushReport(endpoint, chosen.protocol)
+    bar = Progress(chosen.triples, stream or sys.stderr)
+    connection = _Connection(endpoint)
+    genid: str | None = None  # decided at the first batch that needs it
+    try:
+        with open(record, "a", encoding="utf-8") as log:
+            for batch in chosen.batches():
+                report.batches += 1
+                report.triples += len(batch.quads)
+                if batch.key in done:
+                    report.skipped += 1
+                else:
+                    if genid is None and chosen.protocol == "update" and _crosses(batch):
+                        genid = "" if shares_blank_nodes(connection) else snapshot.base_iri + ".well-known/genid/"
+                    report.skolemized += send(connection, chosen.protocol, batch, genid or "")
+                    log.write(batch.key + "\n")
+                    log.flush()
+                    report.sent.append(batch.key)
+                    report.sent_triples += len(batch.quads)
+                bar.advance(len(batch.quads), batch.quads[0][0].rsplit("/", 1)[-1], batch.key not in done)
+    finally:
+        connection.close()
+    report.graphs, report.shared_triples = chosen.graphs, chosen.shared
     report.seconds = time.monotonic() - started
     return report
+
+
+def _spans_graphs(quads: list[tuple[str, str]]) -> bool:
+    return len({graph for graph, _ in quads}) > 1
+
+
+def _crosses(batch: Batch) -> bool:
+    """Whether the batch's quads with blank nodes sit in more than one graph (whether the store takes that in one
+    INSERT must then be known)."""
+    return _spans_graphs([q for q in batch.quads if _blank_labels(q[1])])

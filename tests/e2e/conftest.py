@@ -25,6 +25,8 @@ import pytest
 import requests
 from processes import free_port, require, spawn, stop, wait_ready
 
+from benchmarks.servers import grant_sparql_update, virtuoso_commands, virtuoso_version, write_virtuoso_ini
+
 ROOT = Path(__file__).resolve().parents[2]
 PEERS = Path(__file__).resolve().parent / "peers"
 PARTNER_DATA = PEERS / "partner.ttl"
@@ -321,41 +323,6 @@ def _free_port_fixture() -> Callable[[], int]:
 
 # --- Virtuoso (Debian's virtuoso-opensource-7-bin) ---------------------------------------------------------
 
-VIRTUOSO_INI = """\
-[Database]
-DatabaseFile = {folder}/virtuoso.db
-ErrorLogFile = {folder}/virtuoso.log
-TransactionFile = {folder}/virtuoso.trx
-xa_persistent_file = {folder}/virtuoso.pxa
-MaxCheckpointRemap = 2000
-Striping = 0
-TempStorage = TempDatabase
-
-[TempDatabase]
-DatabaseFile = {folder}/virtuoso-temp.db
-TransactionFile = {folder}/virtuoso-temp.trx
-MaxCheckpointRemap = 2000
-Striping = 0
-
-[Parameters]
-ServerPort = 127.0.0.1:{sql_port}
-DirsAllowed = ., {folder}
-NumberOfBuffers = 10000
-MaxDirtyBuffers = 6000
-ThreadsPerQuery = 2
-CheckpointInterval = 60
-
-[HTTPServer]
-ServerPort = 127.0.0.1:{http_port}
-ServerRoot = {folder}
-MaxClientConnections = 5
-ServerThreads = 5
-
-[SPARQL]
-ResultSetMaxRows = 100000
-MaxQueryExecutionTime = 30
-"""
-
 
 @dataclass
 class Virtuoso:
@@ -373,25 +340,18 @@ class Virtuoso:
 @pytest.fixture(scope="module")
 def virtuoso(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Virtuoso]:
     """A fresh Virtuoso on free loopback ports, its SPARQL user allowed to update; stopped after the module."""
-    binary, isql = shutil.which("virtuoso-t"), shutil.which("isql-vt")
+    binary, isql = virtuoso_commands()
     require(binary and isql, "Virtuoso (apt-get install virtuoso-opensource-7-bin)")
     assert binary is not None and isql is not None
-    version = subprocess.run([binary, "-?"], capture_output=True, text=True, timeout=30)
-    found = next((w for w in (version.stdout + version.stderr).split() if w[:1].isdigit() and "." in w), "?")
-    VERSIONS["Virtuoso (Debian)"] = found
+    VERSIONS["Virtuoso (Debian)"] = virtuoso_version(binary)
     folder = tmp_path_factory.mktemp("virtuoso")
     sql_port, http_port = free_port(), free_port()
-    ini = folder / "virtuoso.ini"
-    ini.write_text(VIRTUOSO_INI.format(folder=folder, sql_port=sql_port, http_port=http_port))
+    ini = write_virtuoso_ini(folder, sql_port, http_port)
     log = folder / "stdout.log"
     peer = Virtuoso(f"http://127.0.0.1:{http_port}", spawn([binary, "+configfile", str(ini), "+foreground"], log), log)
     try:
         wait_ready(peer.sparql + "?query=ASK%7B%7D", peer.process, log, timeout=90)
-        grant = 'GRANT SPARQL_UPDATE TO "SPARQL";'
-        done = subprocess.run(
-            [isql, f"127.0.0.1:{sql_port}", "dba", "dba", f"exec={grant}"], capture_output=True, text=True, timeout=60
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
+        grant_sparql_update(isql, sql_port)
         yield peer
     finally:
         stop(peer.process)

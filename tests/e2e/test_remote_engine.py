@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -170,18 +172,17 @@ def test_push_through_the_graph_store_protocol_resumes_and_replaces(start_oxigra
     expected = expected_counts(snapshot.nquads)
     assert counts(peer.query) == expected
     # Blank nodes never span two batches (the inferred graph shares some with the ontology's graph).
-    batches, _ = plan(snapshot, 40)
     where: dict[str, set[int]] = {}
-    for number, batch in enumerate(batches):
+    for batch in plan(snapshot, 40, "gsp").batches():
         for word in " ".join(line for _, line in batch.quads).split():
             if word.startswith("_:"):
-                where.setdefault(word, set()).add(number)
+                where.setdefault(word, set()).add(batch.index)
     assert where and all(len(found) == 1 for found in where.values())
     # Lose the second half of what the progress file says was sent, then resume: only that half is sent again.
     record = progress_file(snapshot, peer.store)
-    progress = json.loads(record.read_text())
-    keep = sorted(progress["done"])[: len(progress["done"]) // 2]
-    record.write_text(json.dumps({**progress, "done": keep}))
+    header, *done = record.read_text().splitlines()
+    keep = done[: len(done) // 2]
+    record.write_text("\n".join([header, *keep]) + "\n")
     resumed = push(peer.store, e2e_cache, "--batch-size=40", "--resume")
     assert resumed.returncode == 0, resumed.stderr
     assert f"{len(keep)} already there" in resumed.stdout
@@ -190,6 +191,28 @@ def test_push_through_the_graph_store_protocol_resumes_and_replaces(start_oxigra
     assert again.returncode == 0 and counts(peer.query) == expected
     mismatch = push(peer.store, e2e_cache, "--batch-size=41", "--resume")
     assert mismatch.returncode == 2 and "without --resume" in mismatch.stderr
+
+
+def test_push_killed_half_way_resumes(start_oxigraph, e2e_cache, snapshot):
+    from service.push import progress_file
+
+    peer = start_oxigraph()
+    command = [sys.executable, "-m", "service.cli", "push", f"--endpoint={peer.update}", f"--cache-dir={e2e_cache}"]
+    record = progress_file(snapshot, peer.update)
+    record.unlink(missing_ok=True)
+    running = subprocess.Popen([*command, "--batch-size=5"], cwd=ROOT, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while running.poll() is None and time.monotonic() < deadline:
+        if record.exists() and len(record.read_text().splitlines()) > 20:
+            running.kill()  # as an operator's kill -9 or a lost machine would: no clean-up
+            break
+        time.sleep(0.005)
+    assert running.wait(timeout=30) == -signal.SIGKILL, "the push ended before it could be killed"
+    finished = record.read_text().count("\n") - 1  # whole lines after the header
+    resumed = push(peer.update, e2e_cache, "--batch-size=5", "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"{finished} already there" in resumed.stdout
+    assert counts(peer.query) == expected_counts(snapshot.nquads)  # nothing missing, nothing doubled
 
 
 def test_push_failure_names_the_endpoint(e2e_cache, free_port):
