@@ -24,7 +24,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from http.client import HTTPException
 from typing import Any
@@ -164,14 +164,17 @@ class RemoteStore:
                 rows.append((graph, int(row["n"]["value"]), int(float(size or 0))))
         return Probe(tuple(sorted(rows)))
 
-    def read(self, inferred_only: bool = False) -> tuple[set[str], set[str]]:
+    def read(self, inferred_only: bool = False, graphs: Sequence[str] | None = None) -> tuple[set[str], set[str]]:
         """The store's quads as canonical N-Quads lines: (our asserted graphs', the inferred graph's); with
-        `inferred_only`, the first set is empty.
+        `inferred_only`, the first set is empty; with `graphs`, only those graphs are read.
 
         Raises:
             RemoteServiceError: the store could not be read, or sent something that is not SPARQL JSON results.
         """
-        query = READ.replace("GRAPH ?g", f"VALUES ?g {{ <{self.inferred_graph}> }} GRAPH ?g") if inferred_only else READ
+        if inferred_only:
+            graphs = [self.inferred_graph]
+        listed = " ".join(f"<{g}>" for g in graphs or ())
+        query = READ.replace("GRAPH ?g", f"VALUES ?g {{ {listed} }} GRAPH ?g") if graphs is not None else READ
         accept = {"Accept": "application/sparql-results+json", "Content-Type": "application/x-www-form-urlencoded"}
         body = self._post(self.query_url, {"query": query}, accept)
         if b"nodeID://" in body:

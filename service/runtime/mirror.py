@@ -31,7 +31,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import NoReturn
 
@@ -94,8 +94,9 @@ class RemoteMirror:
         Raises:
             RemoteServiceError: the store could not be probed or read (nothing is written).
         """
-        if self.remote.probe() != self._known():
-            self._sync_locked()
+        probe = self.remote.probe()
+        if probe != self._known():
+            self._sync_locked(probe)
         self.build_head()
 
     def after_write(self, before: Head, record: Record) -> None:
@@ -161,9 +162,13 @@ class RemoteMirror:
             asserted, _ = self.remote.read()
             return self._take_in(asserted)
 
-    def _take_in(self, asserted: set[str]) -> bool:
+    def _take_in(self, asserted: set[str], graphs: Sequence[str] | None = None) -> bool:
+        """Journal the difference between the store's asserted lines (of `graphs`, or all) and the mirror's."""
         head = self.journal.recover()
         lines, _ = self.journal.lines_at(head.seq)
+        if graphs is not None:
+            wanted = set(graphs)
+            lines = {line for line in lines if _graph_of(line) in wanted}
         delete, insert = tuple(sorted(lines - asserted)), tuple(sorted(asserted - lines))
         if not (delete or insert):
             return False
@@ -190,24 +195,43 @@ class RemoteMirror:
             WriteBusyError: the write lock stayed taken.
         """
         with self.journal.locked(time.monotonic() + self.lock_timeout):
-            if not full and self.remote.probe() == self._known():
-                return False
-            return self._sync_locked()
+            if full:
+                return self._sync_locked()
+            probe = self.remote.probe()
+            return probe != self._known() and self._sync_locked(probe)
 
-    def _sync_locked(self) -> bool:
-        asserted, theirs = self.remote.read()
-        changed = self._take_in(asserted)
-        version, _ = self.build_head()
-        ours = self.inferred_lines(version)
-        remove, add = sorted(theirs - ours), sorted(ours - theirs)
+    def _sync_locked(self, probe: Probe | None = None) -> bool:
+        """Make the mirror equal to the store, then the store's inferred graph equal to ours (hold the write lock).
+
+        Given the `probe` just taken, only the graphs whose probe moved since our last change are read (and the
+        inferred graph's change comes from the build's delta when its own row did not move); else all of them.
+        """
+        known = self._known()
+        moved = _moved(known, probe) if known is not None and probe is not None else None
+        if moved is not None and not moved:
+            return False
+        asserted, theirs = self.remote.read(graphs=moved)
+        before = self.journal.recover()
+        changed = self._take_in(asserted, moved)
+        version, delta = self.build_head()
+        inferred = self.remote.inferred_graph
+        if moved is not None and inferred not in moved and not changed:
+            remove, add = [], []  # nothing of ours moved, and the inferred graph is as we left it
+        elif moved is not None and inferred not in moved and delta is not None and delta[0] == self._version(before):
+            remove, add = _inferred(delta[1], inferred)  # the store's inferred graph was ours: move it as ours moved
+        else:
+            if moved is not None and inferred not in moved:
+                _, theirs = self.remote.read(inferred_only=True)
+            ours = self.inferred_lines(version)
+            remove, add = sorted(theirs - ours), sorted(ours - theirs)
         if remove or add:
             if any(has_blank_node(line) for line in (*remove, *add)):
-                replace = {self.remote.inferred_graph: sorted(ours)}
-                self.remote.change((), (), replace)
+                self.remote.change((), (), {inferred: sorted(self.inferred_lines(version))})
+                probe = None
             else:
                 self.remote.change(remove, add)
             log.info("the store's inferred graph: %d inferences out, %d in", len(remove), len(add))
-        self._remember()
+        self._remember(probe.after(remove, add) if probe is not None else None)
         return changed
 
     def _known(self) -> Probe | None:
@@ -270,6 +294,13 @@ def _inferred(delta: Delta, graph: str) -> tuple[tuple[str, ...], tuple[str, ...
     """The lines of a build's delta that are in the inferred graph: (taken out, put in)."""
     suffix = f"<{graph}> ."
     return tuple(ln for ln in delta.remove if ln.endswith(suffix)), tuple(ln for ln in delta.add if ln.endswith(suffix))
+
+
+def _moved(known: Probe, probe: Probe) -> list[str]:
+    """The graphs whose probe row differs (appeared, went, or changed)."""
+    before = {g: (n, size) for g, n, size in known.graphs}
+    after = {g: (n, size) for g, n, size in probe.graphs}
+    return sorted(g for g in before.keys() | after.keys() if before.get(g) != after.get(g))
 
 
 def _graph_of(line: str) -> str:
