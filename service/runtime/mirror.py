@@ -224,6 +224,14 @@ class RemoteMirror:
                 _, theirs = self.remote.read(inferred_only=True)
             ours = self.inferred_lines(version)
             remove, add = sorted(theirs - ours), sorted(ours - theirs)
+        if (remove or add) and not self.remote.update_url:
+            log.warning(
+                "the store's inferred graph differs from ours (%d out, %d in) and cannot be kept without "
+                "--remote-update: queries with infer=true read the store's",
+                len(remove),
+                len(add),
+            )
+            remove, add, probe = [], [], None
         if remove or add:
             if any(has_blank_node(line) for line in (*remove, *add)):
                 self.remote.change((), (), {inferred: sorted(self.inferred_lines(version))})

@@ -228,7 +228,7 @@ def test_push_failure_names_the_endpoint(e2e_cache, free_port):
 def test_a_store_without_union_default_graph_gets_the_graph_list(start_oxigraph, e2e_cache, make_app):
     peer = start_oxigraph()
     assert push(peer.update, e2e_cache).returncode == 0
-    app = make_app(remote_query=peer.query)
+    app = make_app(remote_query=peer.query, remote_update=peer.update)
     state = app.extensions["guian_kg"]
     client = app.test_client()
     total = "SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }"
@@ -324,7 +324,7 @@ def virtuoso_app(virtuoso_store, remote_settings: dict[str, Any]) -> Iterator[Fl
     """Our service on the remote engine over Virtuoso."""
     from service.web.app import create_app
 
-    app = create_app({**remote_settings, "remote_query": virtuoso_store.sparql})
+    app = create_app({**remote_settings, "remote_query": virtuoso_store.sparql, "remote_update": virtuoso_store.sparql})
     yield app
     app.extensions["guian_kg"].executor.close()
 
