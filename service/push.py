@@ -32,7 +32,7 @@ import pyoxigraph as ox
 
 from service.config import Settings
 from service.data.snapshots import Snapshot, load_snapshot
-from service.engines.http import USER_AGENT, with_credentials
+from service.engines.http import KeepAlive
 from service.errors import ConfigError, RemoteServiceError
 
 PROTOCOLS = ("auto", "update", "gsp")
@@ -239,23 +239,15 @@ class Progress:
 
 
 class _Connection:
-    """One keep-alive HTTP connection to the endpoint's server, opened again when the server closed it."""
+    """The push's keep-alive connection to the endpoint (service.engines.http.KeepAlive), with its errors named."""
 
     def __init__(self, endpoint: str) -> None:
-        # credentials in the URL (http://user:password@host/…) become a header; no redirect is ever followed
-        self.shown, self.headers = with_credentials(endpoint, {"User-Agent": USER_AGENT})
-        parts = urllib.parse.urlsplit(self.shown)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ConfigError(f"push needs an http(s) endpoint URL, not {self.shown!r}")
-        self.https, self.host, self.port = parts.scheme == "https", parts.hostname, parts.port
-        self.target = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
-        self.query = parts.query
-        self.conn: http.client.HTTPConnection | None = None
+        try:
+            self.http = KeepAlive(endpoint, REQUEST_TIMEOUT)
+        except ValueError:
+            raise ConfigError(f"push needs an http(s) endpoint URL, not {endpoint!r}") from None
+        self.shown = self.http.shown
         self.largest = 0  # the most quads an INSERT DATA may hold, once the store refused a larger one (0: any)
-
-    def _open(self) -> http.client.HTTPConnection:
-        kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-        return kind(self.host, self.port, timeout=REQUEST_TIMEOUT)
 
     def request(
         self, method: str, body: bytes, content_type: str, params: dict[str, str], missing_ok: bool = False
@@ -265,42 +257,19 @@ class _Connection:
         Raises:
             RemoteServiceError: naming the endpoint, when it refuses the request or cannot be reached.
         """
-        target = self.target
-        if params:
-            target += ("&" if self.query else "?") + urllib.parse.urlencode(params)
-        headers = {**self.headers, "Content-Type": content_type, "Content-Length": str(len(body))}
-        for attempt in (1, 2):
-            reused = self.conn is not None
-            self.conn = self.conn or self._open()
-            try:
-                self.conn.request(method, target, body=body, headers=headers)
-                response = self.conn.getresponse()
-                said = response.read()
-                break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
-                self.close()
-                if reused and attempt == 1:
-                    continue  # the server closed the idle connection: once more on a new one
-                raise self._unreachable(exc) from None
-            except (OSError, http.client.HTTPException) as exc:
-                self.close()
-                raise self._unreachable(exc) from None
-        if response.will_close:
-            self.close()
-        if 200 <= response.status < 300 or (missing_ok and response.status == 404):
+        try:
+            status, _, said = self.http.send(method, body, {"Content-Type": content_type}, params)
+        except (OSError, http.client.HTTPException) as exc:
+            raise RemoteServiceError(f"<{self.shown}> could not be reached: {exc}", endpoint=self.shown) from None
+        if 200 <= status < 300 or (missing_ok and status == 404):
             return
         text = " ".join(said[:500].decode("utf-8", "replace").split())
         raise RemoteServiceError(
-            f"<{self.shown}> answered HTTP {response.status}: {text}", endpoint=self.shown, status_code=response.status
+            f"<{self.shown}> answered HTTP {status}: {text}", endpoint=self.shown, status_code=status
         )
 
-    def _unreachable(self, exc: Exception) -> RemoteServiceError:
-        return RemoteServiceError(f"<{self.shown}> could not be reached: {exc}", endpoint=self.shown)
-
     def close(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        self.http.close()
 
 
 def _blank_labels(line: str) -> list[str]:

@@ -6,6 +6,8 @@ No redirects (credentials never follow one), answers capped in size, deadlines o
 from __future__ import annotations
 
 import base64
+import http.client
+import os
 import time
 import urllib.error
 import urllib.parse
@@ -141,3 +143,62 @@ def parse_solutions(endpoint: str, media_type: str, body: bytes) -> ox.QuerySolu
     if not isinstance(parsed, ox.QuerySolutions):
         raise RemoteServiceError(f"SERVICE <{endpoint}> answered a boolean, not solutions", endpoint=endpoint)
     return parsed
+
+
+class KeepAlive:
+    """One keep-alive HTTP connection to an endpoint's server (per process: a forked child opens its own),
+    opened again when the server closed it while idle. Credentials in the URL become a Basic header; nothing
+    follows a redirect (a 3xx is returned like any other answer)."""
+
+    def __init__(self, endpoint: str, timeout: float) -> None:
+        self.shown, self.headers = with_credentials(endpoint, {"User-Agent": USER_AGENT})
+        parts = urllib.parse.urlsplit(self.shown)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) endpoint URL: {self.shown!r}")
+        self.https, self.host, self.port = parts.scheme == "https", parts.hostname, parts.port
+        self.path = urllib.parse.urlunsplit(("", "", parts.path or "/", parts.query, ""))
+        self.has_query = bool(parts.query)
+        self.timeout = timeout
+        self._conn: http.client.HTTPConnection | None = None
+        self._pid = os.getpid()
+
+    def send(
+        self, method: str, body: bytes, headers: dict[str, str], params: dict[str, str] | None = None
+    ) -> tuple[int, http.client.HTTPMessage, bytes]:
+        """One request: the answer's status, headers and body.
+
+        Raises:
+            TimeoutError, OSError, http.client.HTTPException: the server could not be reached or did not answer.
+        """
+        target = self.path
+        if params:
+            target += ("&" if self.has_query else "?") + urllib.parse.urlencode(params)
+        headers = {**self.headers, **headers, "Content-Length": str(len(body))}
+        if self._pid != os.getpid():  # inherited from the parent: never share its socket
+            self._conn, self._pid = None, os.getpid()
+        for attempt in (1, 2):
+            reused = self._conn is not None
+            if self._conn is None:
+                kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+                self._conn = kind(self.host, self.port, timeout=self.timeout)
+            try:
+                self._conn.request(method, target, body=body, headers=headers)
+                response = self._conn.getresponse()
+                said = response.read()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self.close()
+                if reused and attempt == 1:
+                    continue  # the server closed the idle connection: once more on a new one
+                raise
+            except (OSError, http.client.HTTPException):
+                self.close()
+                raise
+            if response.will_close:
+                self.close()
+            return response.status, response.msg, said
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

@@ -1,4 +1,4 @@
-"""The engine over a remote SPARQL 1.1 store (`--engine remote`, through SPARQLWrapper).
+"""The engine over a remote SPARQL 1.1 store (`--engine remote`, on a kept-alive HTTP connection per process).
 
 Queries are sent as the store's protocol expects; named-query parameters are written as VALUES rows from parsed
 RDF terms (never from the client's text); the store's errors are mapped onto our problem codes (a syntax error
@@ -7,22 +7,18 @@ keeps its line and column). SERVICE evaluation shared by the local engines lives
 
 from __future__ import annotations
 
-import ast
-import contextlib
 import http.client
+import io
 import json
 import logging
 import re
-import urllib.error
-import warnings
+import urllib.parse
 from collections.abc import Sequence
 from http.client import HTTPException
 from pathlib import Path
 from typing import IO, Any
 
 import pyoxigraph as ox
-from SPARQLWrapper import POST, URLENCODED, SPARQLWrapper
-from SPARQLWrapper.SPARQLExceptions import SPARQLWrapperException
 
 from service import names
 from service.config import Settings
@@ -33,7 +29,7 @@ from service.engines.http import (
     JSON,
     RESULT_FORMATS,
     RESULTS_ACCEPT,
-    USER_AGENT,
+    KeepAlive,
     parse_solutions,
     snippet,
 )
@@ -142,13 +138,21 @@ def canonical_booleans(body: bytes) -> bytes:
     return _DIGIT_BOOLEAN.sub(lambda term: _DIGIT_VALUE.sub(lambda v: v[1] + _CANONICAL_BOOLEAN[v[2]], term[0]), body)
 
 
-def _wrapper_said(exc: SPARQLWrapperException) -> str:
-    """What the store answered, which SPARQLWrapper keeps only as the repr of the body in its message."""
-    _, found, raw = str(exc).partition("\n\nResponse:\n")
-    with contextlib.suppress(ValueError, SyntaxError):
-        body = ast.literal_eval(raw) if found else b""
-        return snippet(body, 1000) if isinstance(body, bytes) else ""
-    return ""
+class _Answer:
+    """A store's 200 answer, read whole: its headers and body (what `execute` reads it as)."""
+
+    def __init__(self, headers: http.client.HTTPMessage, body: bytes) -> None:
+        self.headers = headers
+        self._body = io.BytesIO(body)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._body.read(size)
+
+    def __enter__(self) -> _Answer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._body.close()
 
 
 # Virtuoso answers with one response header per default-graph-uri it was given (our graphs are listed so, see
@@ -158,7 +162,7 @@ http.client._MAXHEADERS = max(http.client._MAXHEADERS, 1000)
 
 
 class RemoteEngine(Engine):
-    """Any SPARQL 1.1 store as the query engine, through SPARQLWrapper: our protocol, dataset, limits and errors.
+    """Any SPARQL 1.1 store as the query engine, on a kept-alive connection: our protocol, dataset, limits and errors.
 
     The store holds what `guian-kg push` loaded. The default graph is the union of our graphs, or of the asserted
     ones with infer=false: the store's own default graph when it holds exactly our graphs' triples (Oxigraph
@@ -178,6 +182,10 @@ class RemoteEngine(Engine):
         if not settings.remote_query:
             raise ConfigError("engine=remote needs --remote-query URL (GUIAN_KG_REMOTE_QUERY)")
         self.endpoint: str = settings.remote_query
+        try:
+            self._http = KeepAlive(settings.remote_query, settings.query_timeout + 6.0)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         self.service_allow: tuple[str, ...] = settings.service_allow
         self.timeout = settings.query_timeout + 5.0  # the executor stops us at the query's own deadline first
         inferred = names.rebase(names.INFERRED_GRAPH, settings.base_iri)
@@ -205,37 +213,23 @@ class RemoteEngine(Engine):
 
     def _send(
         self, query: str, accept: str, default: Sequence[str] = (), named: Sequence[str] = (), form: str = "select"
-    ) -> Any:
-        wrapper = SPARQLWrapper(self.endpoint, agent=USER_AGENT)
-        with warnings.catch_warnings():  # SPARQLWrapper warns about query forms its regex does not know
-            warnings.simplefilter("ignore", RuntimeWarning)
-            wrapper.setQuery(query)
-        # Its regex takes the first keyword anywhere, comments included ("adds" -> ADD, an update): we know better.
-        wrapper.queryType = form.upper()
-        wrapper.setMethod(POST)
-        wrapper.setRequestMethod(URLENCODED)  # a form body: every SPARQL 1.1 store reads it
-        wrapper.setOnlyConneg(True)  # no format=/output= parameters: some stores refuse unknown ones
-        wrapper.setTimeout(int(self.timeout + 1))
-        wrapper.addCustomHttpHeader("Accept", accept)
-        for iri in default:
-            wrapper.addDefaultGraph(iri)
-        for iri in named:
-            wrapper.addNamedGraph(iri)
+    ) -> _Answer:
+        """POST the query as a form (what every SPARQL 1.1 store reads) on this process's kept-alive connection."""
+        fields = [("query", query), *(("default-graph-uri", g) for g in default)]
+        fields += [("named-graph-uri", g) for g in named]
+        body = urllib.parse.urlencode(fields).encode()
+        headers = {"Accept": accept, "Content-Type": "application/x-www-form-urlencoded"}
         try:
-            return wrapper.query().response
-        except SPARQLWrapperException as exc:
-            said = _wrapper_said(exc)
-            status = {"QueryBadFormed": 400, "Unauthorized": 401, "EndPointNotFound": 404, "URITooLong": 414}
-            raise self._http_error(status.get(type(exc).__name__, 500), said) from None
-        except urllib.error.HTTPError as exc:
-            raise self._http_error(exc.code, snippet(exc.read(1000), 1000)) from None
-        except (TimeoutError, urllib.error.URLError, OSError, HTTPException) as exc:
-            reason = getattr(exc, "reason", exc)
-            if isinstance(exc, TimeoutError) or isinstance(reason, TimeoutError):
+            status, message, said = self._http.send("POST", body, headers)
+        except (TimeoutError, OSError, HTTPException) as exc:
+            if isinstance(exc, TimeoutError):
                 raise QueryTimeoutError(f"the remote store <{self.endpoint}> did not answer in time") from None
             raise RemoteServiceError(
-                f"the remote store <{self.endpoint}> could not be reached: {reason}", endpoint=self.endpoint
+                f"the remote store <{self.endpoint}> could not be reached: {exc}", endpoint=self.endpoint
             ) from None
+        if status != 200:
+            raise self._http_error(status, snippet(said, 1000))
+        return _Answer(message, said)
 
     def _http_error(self, status: int, said: str) -> GuianError:
         if status == 400:

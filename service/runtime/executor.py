@@ -126,13 +126,19 @@ def _run_job(engine: Engine, payload: bytes) -> bytes:
 
 
 def _close_inherited(keep: set[int]) -> None:
-    """Close the sockets, pipes and other executors' in-use marks this process inherited, but `keep`."""
+    """Close the sockets, pipes, other executors' in-use marks and lock files this process inherited, but `keep`.
+
+    A lock file another thread of the web process held (flock) at the fork — the store's build or write lock,
+    the remote watcher's — would otherwise stay locked as long as this process lives, and the next build wait
+    for it forever.
+    """
     for name in os.listdir("/proc/self/fd"):
         fd = int(name)
         if fd > 2 and fd not in keep:
             try:
                 mode = os.fstat(fd).st_mode
-                if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode) or fd in _IN_USE_MARKS:
+                lock = stat.S_ISREG(mode) and os.readlink(f"/proc/self/fd/{fd}").endswith(".lock")
+                if stat.S_ISSOCK(mode) or stat.S_ISFIFO(mode) or fd in _IN_USE_MARKS or lock:
                     os.close(fd)
             except OSError:
                 pass  # the fd of the listdir itself, already closed
