@@ -81,15 +81,8 @@ class IncrementalBuilder:
             rules.Unsupported: when the closure needs owlrl (the builder then starts over next time).
         """
         with self._lock:
-            if (
-                self._closure is not None
-                and self._head is not None
-                and (self._head.seq, self._head.chain)
-                == (
-                    head.seq,
-                    head.chain,
-                )
-            ):
+            at = self._head
+            if self._closure is not None and at is not None and (at.seq, at.chain) == (head.seq, head.chain):
                 return sorted(self._graphs)  # built already (by another thread): the same text and delta
             started = time.perf_counter()
             since = self._head

@@ -58,9 +58,10 @@ class Follower:
     def _build(self) -> Any:
         with self._lock:
             offered, self._offered = self._offered, None
-        head = self.store.head()
-        if offered is not None and offered.version == self.store.version(head.seq, head.chain, head.manifest):
-            return offered
+        if offered is not None:
+            head = self.store.head()
+            if offered.version == self.store.version(head.seq, head.chain, head.manifest):
+                return offered
         return self.build()
 
     def current(self) -> bool:

@@ -74,7 +74,6 @@ class RemoteMirror:
         self.inferred_lines: Callable[[str], set[str]] = _unset
         self._stop = threading.Event()
         self._last_full = time.monotonic()
-        self.syncs = 0  # changes found behind our back and taken in (for tests and the log)
 
     @property
     def _known_path(self) -> Path:
@@ -182,7 +181,6 @@ class RemoteMirror:
             insert=insert,
         )
         self.journal.append(head, record)
-        self.syncs += 1
         log.info("the remote store changed behind our back: %d quads out, %d in", len(delete), len(insert))
         return True
 
@@ -300,8 +298,7 @@ def _unset(*args: object) -> NoReturn:
 
 def _inferred(delta: Delta, graph: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """The lines of a build's delta that are in the inferred graph: (taken out, put in)."""
-    suffix = f"<{graph}> ."
-    return tuple(ln for ln in delta.remove if ln.endswith(suffix)), tuple(ln for ln in delta.add if ln.endswith(suffix))
+    return tuple(lines_in_graph(delta.remove, graph)), tuple(lines_in_graph(delta.add, graph))
 
 
 def _moved(known: Probe, probe: Probe) -> list[str]:
