@@ -79,7 +79,9 @@ class Asker:
         self._lock = threading.Lock()
 
     def lexicon(self, run: Runner, version: str) -> tuple[Lexicon, Vocabulary]:
-        """The lexicon of a data version (read from the graph's labels on first use, then kept)."""
+        """The lexicon of a data version (read from the graph's labels on first use, then kept); `run` answers its
+        two queries (on the remote engine the web layer runs them on the version's own quads: the lexicon never
+        depends on a store's dialect)."""
         with self._lock:
             held = self._lexicons.get(version)
         if held is not None:
@@ -108,8 +110,9 @@ class Asker:
                 self._facts[key] = rows
         return rows
 
-    def ask(self, question: str, run: Runner, version: str) -> dict[str, Any]:
-        """The answer document of a question (see the README, "Ask in words").
+    def ask(self, question: str, run: Runner, version: str, labels: Runner | None = None) -> dict[str, Any]:
+        """The answer document of a question (see the README, "Ask in words"); `labels` runs the lexicon's queries
+        when `run` should not.
 
         Raises:
             InvalidParameterError: an empty question or one over MAX_QUESTION characters.
@@ -118,7 +121,7 @@ class Asker:
             raise InvalidParameterError("q= needs a question, e.g. q=哪个科室负责土地管理", parameter="q")
         if len(question) > MAX_QUESTION:
             raise InvalidParameterError(f"a question has at most {MAX_QUESTION} characters", parameter="q")
-        lexicon, vocabulary = self.lexicon(run, version)
+        lexicon, vocabulary = self.lexicon(labels or run, version)
         lang = language(question)
         text = normalise(question)
         if lang == "en":

@@ -83,11 +83,16 @@ def _where_group(text: str) -> int:
     raise QuerySyntaxError("the query has no WHERE group to bind parameters in")
 
 
-def _bind_parameters(text: str, job: QueryJob) -> str:
+_CLAUSE_ENDS = frozenset(("having", "limit", "offset", "values", "select", "where", "order", "group"))
+
+
+def bind_parameters(text: str, job: QueryJob) -> str:
     """The query with its named-query parameters bound as pyoxigraph binds them (substitution, SEP-0007).
 
     Inside the query's groups each parameter variable is replaced by its term, except where SPARQL needs a
-    variable (VALUES variable lists, `AS ?v`, a subquery's projection); a VALUES row leading the WHERE group
+    variable (VALUES variable lists, `AS ?v`); a subquery projecting it projects `(term AS ?v)`, so that its
+    column stays bound (Virtuoso 7.2 joins an unbound column with nothing), and GROUP BY or ORDER BY take
+    `(term)`; a VALUES row leading the WHERE group
     keeps it bound in the results. The terms are written from parsed RDF terms, never from the client's text.
 
     Raises:
@@ -100,20 +105,35 @@ def _bind_parameters(text: str, job: QueryJob) -> str:
         if isinstance(term, ox.BlankNode):
             raise InvalidParameterError(f"cannot bind ?{name} to a blank node", variable=name)
     pieces, last, depth, keep = [], 0, 0, None  # keep: a variable list runs until this punctuation
-    previous = ""
+    # projecting: in a subquery's SELECT clause; ordering: in a GROUP BY or ORDER BY clause
+    previous, projecting, ordering, parens = "", False, False, 0
     for token in tokens(text):
-        if token.kind == "word" and token.text.lower() in ("values", "select"):
+        word = token.text.lower() if token.kind == "word" else ""
+        if word in _CLAUSE_ENDS:
+            ordering = False
+        if word in ("values", "select"):
             keep = "{"
+            projecting, parens = depth > 0 and word == "select", 0
+        elif word == "by":
+            ordering = True
+        elif token.kind == "punct" and token.text in "()":
+            parens += 1 if token.text == "(" else -1
         elif token.kind == "punct" and token.text in "{}":
             depth += 1 if token.text == "{" else -1
+            ordering = False
             if token.text == keep:
                 keep = None
         elif token.kind == "word" and token.text.lower() == "where" and keep == "{":
             keep = None
-        elif token.kind == "var" and depth > 0 and keep is None and previous != "as":
+        elif token.kind == "var" and depth > 0 and previous != "as" and (keep is None or projecting):
             term = bound.get(token.text[1:])
             if term is not None:
-                pieces += [text[last : token.pos], str(term)]
+                written = str(term)
+                if keep is not None and not parens:
+                    written = f"({term} AS {token.text})"
+                elif ordering and not parens:
+                    written = f"({term})"  # GROUP BY and ORDER BY take a term only as an expression
+                pieces += [text[last : token.pos], written]
                 last = token.pos + len(token.text)
         previous = token.text.lower()
     text = "".join(pieces) + text[last:]
@@ -295,7 +315,7 @@ class RemoteEngine(Engine):
         if job.base_iri and _relative_iris(text):
             prefix = f"BASE <{job.base_iri}> "
             text, shift = prefix + text, len(prefix)  # on line 1: columns there move by its length
-        text = _bind_parameters(text, job)
+        text = bind_parameters(text, job)
         accept = RESULTS_ACCEPT if form in ("select", "ask") else GRAPH_ACCEPT
         try:
             response = self._send(text, accept, default, named, form)

@@ -33,21 +33,10 @@ pytestmark = pytest.mark.e2e
 ROOT = Path(__file__).resolve().parents[2]
 SUITES = (ROOT / "tests" / "http" / "test_protocol.py", ROOT / "tests" / "http" / "test_w3c_protocol.py")
 STORE_TIMEOUT_S = 5  # Oxigraph's own query limit: a query we gave up on does not keep the store busy
-# What Virtuoso 7.2 (Debian) still answers otherwise, with the reason (docs/remote-stores.md lists every dialect
-# difference and how the queries avoid it). Checked, not skipped: the four-engine test fails when one of these
-# answers alike again, so that the exception goes.
-VIRTUOSO_DEVIATIONS = {
-    "project-co-handling": (
-        "Virtuoso joins an IRI a transitive path (skos:broader*) reaches with the same IRI from a triple pattern "
-        "wrongly once this query's OPTIONALs are added (rows for Sections 7 and 8 come out with another basis); "
-        "comparing them by STR fixes it but takes rdflib past the query time limit"
-    ),
-    "stated-vs-inferred": (
-        "with infer=false Virtuoso lets GRAPH <…/graph/inferred> read the inferred graph although the request's "
-        "named-graph-uri list leaves it out (?inferred true); with inference, the portable rewrite of the other "
-        "co-handling queries still loses Section 6's depends-on-assumption row on it"
-    ),
-}
+# What Virtuoso 7.2 (Debian) still answers otherwise (name: the reason); none at present: docs/remote-stores.md lists
+# every dialect difference and how the queries avoid it. Checked, not skipped: the four-engine test fails when one
+# listed here answers alike again, so that the exception goes.
+VIRTUOSO_DEVIATIONS: dict[str, str] = {}
 COUNT_PER_GRAPH = "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } GROUP BY ?g"
 
 
@@ -379,12 +368,9 @@ def _asked(client: Any, question: str) -> dict[str, Any]:
 
 def test_the_question_set_answers_alike_on_the_remote_engines(_shared_apps, app, virtuoso_app):
     """Every question of tests/ask/questions.json gets the same answer document (status, understanding, query,
-    parameters, sentences, rows as a multiset, each row's basis) on Oxigraph server as on the embedded engine.
-
-    On Virtuoso it does not yet (docs/remote-stores.md, "The question set on Virtuoso"): the question answering
-    reads the store through queries of its own (the lexicon, parameter vocabularies, each row's basis), and one of
-    them brings blank nodes whose Virtuoso labels pyoxigraph refuses (502), another misses the project kind
-    `project`. Checked, not skipped: when Virtuoso answers alike, this fails so that the exception goes."""
+    parameters, sentences, rows as a multiset, each row's basis) on Oxigraph server and on Virtuoso as on the
+    embedded engine. (The lexicon is read from the version's own quads on the remote engine: Virtuoso 7.2 missed
+    the mechanisms and project kinds through `a/rdfs:subClassOf*`, so that questions naming them were refused.)"""
     from askset import questions
 
     embedded = _shared_apps["embedded"].test_client()
@@ -396,8 +382,7 @@ def test_the_question_set_answers_alike_on_the_remote_engines(_shared_apps, app,
             answer = _asked(client, entry["q"])
             if answer != expected:
                 differed[store].append((entry["q"], expected.get("query"), answer.get("detail")))
-    assert not differed["oxigraph"], differed["oxigraph"]
-    assert differed["virtuoso"], "every question answers alike on Virtuoso: drop the exception (and its docs)"
+    assert differed == {"oxigraph": [], "virtuoso": []}, differed
 
 
 # --- a real `guian-kg serve --engine remote` ------------------------------------------------------------------

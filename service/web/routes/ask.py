@@ -9,7 +9,9 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, request
 
-from service.ask import Asker
+from service.ask import Asker, Runner
+from service.data.derived import select_on_version
+from service.data.snapshots import Snapshot, nquads_of
 from service.engines.base import QueryJob
 from service.errors import InvalidParameterError, NotReadyError, UnsupportedMediaTypeError
 from service.sparql.protocol import decode_form
@@ -40,6 +42,16 @@ def run_library_query(text: str, bindings: tuple[tuple[str, str], ...]) -> Mappi
     return json.loads(st.query(job, settings.query_timeout).body)
 
 
+def _labels_runner(snapshot: Snapshot) -> Runner | None:
+    """On the remote engine, the lexicon's queries answered from the version's own quads (the mirror's copy of the
+    store) rather than by the store, whose dialect must not change what a question's words mean."""
+    st = state()
+    if st.engine_name != "remote":
+        return None
+    nquads, leave_out = nquads_of(snapshot), None if st.settings.infer else snapshot.inferred_graph
+    return lambda text, bindings: select_on_version(nquads, leave_out, text)
+
+
 def _question() -> str:
     """The q parameter of the URL (GET) or of the URL-encoded form (POST), given once."""
     pairs = list(decode_form(request.query_string, "URL query string"))
@@ -65,7 +77,7 @@ def ask() -> Response:
     snapshot = state().snapshot
     if snapshot is None:
         raise NotReadyError("the data snapshot is not loaded")
-    document = asker().ask(question, run_library_query, snapshot.version)
+    document = asker().ask(question, run_library_query, snapshot.version, labels=_labels_runner(snapshot))
     response = Response(json.dumps(document, ensure_ascii=False), content_type="application/json")
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -356,3 +356,41 @@ def test_engines_agree_on_asks(engines: dict[str, Engine], query: str, infer: bo
         for engine in engines.values()
     }
     assert len(answers) == 1
+
+
+BIND_DATA = """
+<urn:a> <urn:p> <urn:b> .
+<urn:a> <urn:p> <urn:c> .
+<urn:d> <urn:p> <urn:e> .
+"""
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "SELECT ?s ?o WHERE { ?s <urn:p> ?o }",
+        # a subquery projecting the parameter: Virtuoso joins an unbound column with nothing, so it stays bound
+        "SELECT ?s ?o WHERE { { SELECT ?s ?o WHERE { ?s <urn:p> ?o } } }",
+        "SELECT ?s ?n WHERE { { SELECT ?s (COUNT(?o) AS ?n) WHERE { ?s <urn:p> ?o } GROUP BY ?s ORDER BY ?s } }",
+        "SELECT ?s ?t WHERE { { SELECT ?s (STR(?s) AS ?t) WHERE { ?s <urn:p> ?o } } } ORDER BY ?s",
+    ],
+)
+def test_remote_parameter_binding_answers_as_substitution(query: str) -> None:
+    """The remote engine writes a named query's parameters into its text; the query it sends answers on any SPARQL
+    1.1 engine what pyoxigraph's own substitution answers, and a subquery's projected parameter column is bound."""
+    from service.engines.remote import bind_parameters
+
+    store = ox.Store()
+    store.load(BIND_DATA.encode(), format=ox.RdfFormat.N_TRIPLES)
+    job = QueryJob(query, "json", bindings=(("s", "<urn:a>"),))
+    sent = bind_parameters(query, job)
+
+    def rows(results: ox.QuerySolutions) -> list[tuple[str | None, ...]]:
+        names = [v.value for v in results.variables]
+        return sorted(tuple(None if s[n] is None else str(s[n]) for n in names) for s in results)
+
+    expected = rows(store.query(query, substitutions={ox.Variable("s"): ox.NamedNode("urn:a")}))
+    assert rows(store.query(sent)) == expected and expected
+    inner = sent[sent.index("{", sent.index("{") + 1) :]
+    if "SELECT" in inner:
+        assert "(<urn:a> AS ?s)" in inner  # the subquery's column, bound
