@@ -47,6 +47,7 @@ log = logging.getLogger("guian_kg.remote")
 WATCH_LOCK = "remote-watch.lock"  # in the store folder: held by the one process that probes the store
 KNOWN = "remote-probe.json"  # in the store folder: the store's probe after our last change
 KEEP_DELTAS = 8  # versions whose inferred-graph deltas this process keeps (the newest few are ever asked for)
+PROBE_SHARE = 0.25  # at most this share of the time between probes is spent probing (a probe scans the store)
 
 
 class RemoteMirror:
@@ -74,6 +75,7 @@ class RemoteMirror:
         self.inferred_lines: Callable[[str], set[str]] = _unset
         self._stop = threading.Event()
         self._last_full = time.monotonic()
+        self.probe_seconds = 0.0  # how long the watcher's last probe took
 
     @property
     def _known_path(self) -> Path:
@@ -257,8 +259,8 @@ class RemoteMirror:
     # -- the watcher ----------------------------------------------------------------------------------------
 
     def watch(self) -> threading.Thread | None:
-        """Start the background probe (every `poll` seconds; a whole comparison every `recheck`); None when
-        polling is off."""
+        """Start the background probe (every `poll` seconds, or longer on a store so large that probing would
+        otherwise take over a quarter of its time; a whole comparison every `recheck`); None when polling is off."""
         if self.poll <= 0:
             return None
         thread = threading.Thread(target=self._watch, name="guian-kg-remote-watch", daemon=True)
@@ -272,17 +274,31 @@ class RemoteMirror:
         # One watcher per store folder: the processes of a deployment take turns holding this lock (a probe scans
         # the store; two processes probing would only double that).
         with open(self.journal.path / WATCH_LOCK, "a") as lock:
-            while not self._stop.wait(self.poll):
+            while not self._stop.wait(self.interval()):
                 try:
                     fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
                     continue  # another process watches; this one takes over if it ends
                 self._watch_once()
 
+    def interval(self) -> float:
+        """Seconds until the next probe: `poll`, stretched so that probing takes at most PROBE_SHARE of the time."""
+        return max(self.poll, self.probe_seconds / PROBE_SHARE)
+
+    def _probe(self) -> Probe:
+        """The store's probe, timed (a probe scans the store: its time sets the interval on a large store)."""
+        started = time.monotonic()
+        probe = self.remote.probe()
+        took, was = time.monotonic() - started, self.interval()
+        self.probe_seconds = took
+        if self.interval() > self.poll and abs(self.interval() - was) > was / 2:
+            log.info("a probe of the remote store takes %.2f s: probing every %.1f s", took, self.interval())
+        return probe
+
     def _watch_once(self) -> None:
         full = self.recheck > 0 and time.monotonic() - self._last_full >= self.recheck
         try:
-            if full or self.remote.probe() != self._known():
+            if full or self._probe() != self._known():
                 self.sync(full=full)
             if full:
                 self._last_full = time.monotonic()
