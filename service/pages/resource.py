@@ -69,6 +69,16 @@ def _property_order(iri: str, label: str) -> tuple[int, str]:
     return (LEADING_PROPERTIES.index(iri), "") if iri in LEADING_PROPERTIES else (len(LEADING_PROPERTIES), label)
 
 
+def _term_key(term: dict[str, str]) -> tuple[str, ...]:
+    """A SPARQL JSON term as a sort key."""
+    return tuple(term.get(k, "") for k in ("type", "value", "xml:lang", "datatype"))
+
+
+def _shown_key(shown: dict[str, Any]) -> tuple[str, ...]:
+    """A shown value as a sort key after its text (two IRIs may share a label; a literal has a language and type)."""
+    return tuple(str(shown.get(k, "")) for k in ("kind", "iri", "lang", "datatype"))
+
+
 def resource_page(select: Select, iri: str, lang: str, base_iri: str) -> dict[str, Any] | None:
     """Everything a resource page shows, or None when the dataset says nothing about `iri`.
 
@@ -109,7 +119,8 @@ def resource_page(select: Select, iri: str, lang: str, base_iri: str) -> dict[st
 
     # Each claim graph is listed once under the page, with its quote; statements cite it by number.
     sources: dict[str, dict[str, Any]] = {}
-    for entry in sorted(grouped.values(), key=lambda e: _property_order(e["property"], "")):
+    # (in the order the page shows them, never in the order a store happened to answer: the same page on every engine)
+    for entry in sorted(grouped.values(), key=lambda e: (_property_order(e["property"], ""), _term_key(e["term"]))):
         for graph in sorted(entry["sources"]):
             sources.setdefault(graph, {**entry["sources"][graph], "number": len(sources) + 1})
 
@@ -128,7 +139,7 @@ def resource_page(select: Select, iri: str, lang: str, base_iri: str) -> dict[st
             }
         )
     for prop in properties.values():
-        prop["values"].sort(key=lambda v: (v["inferred"], v.get("lang", "") != lang, v["text"]))
+        prop["values"].sort(key=lambda v: (v["inferred"], v.get("lang", "") != lang, v["text"], _shown_key(v)))
         prop["inferred"] = all(v["inferred"] for v in prop["values"])
 
     own_labels = labeller.labels.get(iri, [])
@@ -139,7 +150,10 @@ def resource_page(select: Select, iri: str, lang: str, base_iri: str) -> dict[st
         "labels": {
             code: pick_label([lbl for lbl in own_labels if lbl[1].startswith(code)], code) for code in LANGUAGES
         },
-        "types": [labeller.link(row["o"]["value"]) for row in statements if row["p"]["value"] == RDF_TYPE],
+        "types": sorted(
+            (labeller.link(t) for t in {row["o"]["value"] for row in statements if row["p"]["value"] == RDF_TYPE}),
+            key=lambda t: (t["text"], t["iri"]),
+        ),
         "properties": sorted(properties.values(), key=lambda p: _property_order(p["iri"], p["text"])),
         "incoming": sorted(
             (
@@ -150,7 +164,7 @@ def resource_page(select: Select, iri: str, lang: str, base_iri: str) -> dict[st
                 }
                 for row in incoming
             ),
-            key=lambda r: (r["property"]["text"], r["subject"]["text"], r["inferred"]),
+            key=lambda r: (r["property"]["text"], r["subject"]["text"], r["inferred"], r["subject"]["iri"]),
         ),
         "contents": sorted(
             (
@@ -165,6 +179,7 @@ def resource_page(select: Select, iri: str, lang: str, base_iri: str) -> dict[st
                 r["subject"]["text"],
                 _property_order(r["property"]["iri"], r["property"]["text"]),
                 r["object"]["text"],
+                _shown_key(r["object"]),
             ),
         ),
         "sources": list(sources.values()),

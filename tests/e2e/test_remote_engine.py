@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -383,6 +384,26 @@ def test_the_question_set_answers_alike_on_the_remote_engines(_shared_apps, app,
             if answer != expected:
                 differed[store].append((entry["q"], expected.get("query"), answer.get("detail")))
     assert differed == {"oxigraph": [], "virtuoso": []}, differed
+
+
+def test_every_resource_page_reads_alike_on_the_remote_engines(_shared_apps, app, virtuoso_app):
+    """Each resource page (HTML) is the same on Oxigraph server and on Virtuoso as on the embedded engine, byte for
+    byte but for the data version's id: the page lists what it shows in its own order, never in the order a store
+    answered (on Virtuoso 55 of the 159 pages came out in another order, one with other footnote numbers)."""
+    version = re.compile(r"\b[0-9a-f]{12,}(?:-\d+)?\b")
+    embedded = _shared_apps["embedded"].test_client()
+    query = f"SELECT DISTINCT ?s WHERE {{ ?s ?p ?o FILTER(STRSTARTS(STR(?s), '{names.ID}')) }}"
+    rows = embedded.get("/sparql", query_string={"query": query}).json["results"]["bindings"]
+    paths = sorted("/" + row["s"]["value"].removeprefix(names.DEFAULT_BASE) for row in rows)
+    assert len(paths) > 100
+    for store, client in {"oxigraph": app.test_client(), "virtuoso": virtuoso_app.test_client()}.items():
+        for path in paths:
+            expected = embedded.get(path, headers={"Accept": "text/html"})
+            answer = client.get(path, headers={"Accept": "text/html"})
+            assert answer.status_code == expected.status_code == 200, path
+            assert version.sub("V", answer.get_data(as_text=True)) == version.sub(
+                "V", expected.get_data(as_text=True)
+            ), f"{path} on {store}"
 
 
 # --- a real `guian-kg serve --engine remote` ------------------------------------------------------------------
