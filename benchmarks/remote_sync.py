@@ -14,7 +14,7 @@ Per size (the real data plus generated organisations, benchmarks.orggen, seeded;
 - behind our back: the same INSERT/DELETE sent to the store's own update endpoint, then an ASK through us every
   20 ms until it answers the change: the delay (the probe runs every `--poll` seconds).
 
-Writes benchmarks/results/remote-sync-<date>.json.
+Writes benchmarks/results/remote-sync-<date>[-<label>].json.
 """
 
 from __future__ import annotations
@@ -176,6 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sizes", default="2k,100k", help="comma-separated sizes (2k: the shipped data)")
     parser.add_argument("--changes", type=int, default=10, help="inserts and deletes per kind")
     parser.add_argument("--poll", type=float, default=2.0, help="--remote-poll of the served instance")
+    parser.add_argument("--label", default="", help="appended to the results file's name")
     args = parser.parse_args(argv)
     results: dict = {"date": dt.date.today().isoformat(), "load_before": load_average(), "sizes": {}}
     for text in filter(None, args.sizes.split(",")):
@@ -184,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             results["sizes"][size_label(size)] = size_part(size, args.changes, args.poll, Path(tmp))
     results["load_after"] = load_average()
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"remote-sync-{results['date']}.json"
+    out = RESULTS / f"remote-sync-{results['date']}{'-' + args.label if args.label else ''}.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps(results, indent=2))
     return 0
