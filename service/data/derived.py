@@ -12,21 +12,23 @@ import contextlib
 import functools
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pyoxigraph as ox
 
+from service.files import write_atomically
 
-@functools.lru_cache(maxsize=1)  # the newest version only: a copy of the data in memory
-def _store(nquads: Path, leave_out: str | None) -> ox.Store:
-    """The version's quads in memory, less the graph `leave_out` (the inferred graph when inference is off)."""
+
+def version_store(nquads: Path, leave_out: str | None) -> ox.Store:
+    """A version's quads in memory, less the graph `leave_out` (e.g. the inferred graph)."""
     store = ox.Store()
     left = ox.NamedNode(leave_out) if leave_out else None
     store.extend(q for q in ox.parse(path=nquads, format=ox.RdfFormat.N_QUADS) if q.graph_name != left)
     return store
+
+
+_store = functools.lru_cache(maxsize=1)(version_store)  # the newest version only: a copy of the data in memory
 
 
 def select_on_version(nquads: Path, leave_out: str | None, query: str) -> dict[str, Any]:
@@ -43,7 +45,5 @@ def select_on_version(nquads: Path, leave_out: str | None, query: str) -> dict[s
         raise ValueError("select_on_version runs SELECT queries only")
     answer = json.loads(solutions.serialize(format=ox.QueryResultsFormat.JSON))
     with contextlib.suppress(OSError):  # a read-only cache: computed again next time
-        with tempfile.NamedTemporaryFile("wb", dir=kept.parent, delete=False) as tmp:
-            tmp.write(json.dumps(answer, ensure_ascii=False).encode())
-        os.replace(tmp.name, kept)
+        write_atomically(kept, json.dumps(answer, ensure_ascii=False).encode())
     return answer

@@ -123,7 +123,7 @@ def bind_parameters(text: str, job: QueryJob) -> str:
             ordering = False
             if token.text == keep:
                 keep = None
-        elif token.kind == "word" and token.text.lower() == "where" and keep == "{":
+        elif word == "where" and keep == "{":
             keep = None
         elif token.kind == "var" and depth > 0 and previous != "as" and (keep is None or projecting):
             term = bound.get(token.text[1:])

@@ -16,9 +16,11 @@ from typing import Any
 
 import pyoxigraph as ox
 
+from service.data.derived import version_store
 from service.data.oxstores import release_memory
 from service.data.sources import Data, source_files, source_quads
 from service.errors import ConfigError
+from service.files import write_atomically
 
 XSD_INTEGER = "http://www.w3.org/2001/XMLSchema#integer"
 LANGUAGES = ("zh", "en")
@@ -209,13 +211,7 @@ def vocabulary_of_version(nquads: Path, inferred_graph: str) -> Vocabulary:
     cached = nquads.parent / "vocabulary.json"
     with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
         return Vocabulary.from_json(json.loads(cached.read_bytes()))
-    store = ox.Store()
-    inferred = ox.NamedNode(inferred_graph)
-    store.extend(q for q in ox.parse(path=nquads, format=ox.RdfFormat.N_QUADS) if q.graph_name != inferred)
-    vocabulary = build_vocabulary(store)
-    del store
+    vocabulary = build_vocabulary(version_store(nquads, inferred_graph))
     with contextlib.suppress(OSError):  # a read-only cache: build it again next time
-        with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=cached.parent, delete=False) as tmp:
-            json.dump(vocabulary.to_json(), tmp, ensure_ascii=False)
-        os.replace(tmp.name, cached)
+        write_atomically(cached, json.dumps(vocabulary.to_json(), ensure_ascii=False).encode())
     return vocabulary

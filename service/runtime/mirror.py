@@ -287,12 +287,12 @@ class RemoteMirror:
 
     def _probe(self) -> Probe:
         """The store's probe, timed (a probe scans the store: its time sets the interval on a large store)."""
-        started = time.monotonic()
+        started, was = time.monotonic(), self.interval()
         probe = self.remote.probe()
-        took, was = time.monotonic() - started, self.interval()
-        self.probe_seconds = took
-        if self.interval() > self.poll and abs(self.interval() - was) > was / 2:
-            log.info("a probe of the remote store takes %.2f s: probing every %.1f s", took, self.interval())
+        self.probe_seconds = time.monotonic() - started
+        now = self.interval()
+        if now > self.poll and abs(now - was) > was / 2:
+            log.info("a probe of the remote store takes %.2f s: probing every %.1f s", self.probe_seconds, now)
         return probe
 
     def _watch_once(self) -> None:
